@@ -1,0 +1,4 @@
+"""Models built from minivision.layers."""
+from .vit import PRESETS, ViTConfig, VisionTransformer
+
+__all__ = ["PRESETS", "ViTConfig", "VisionTransformer"]
