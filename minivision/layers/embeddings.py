@@ -88,15 +88,15 @@ class Embeddings(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.dynamic_size = dynamic_size
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Args:
-            x: images, (B, C, H, W).
+            images: (B, C, H, W).
 
         Returns:
             tokens, (B, N, D): [CLS] first (if any), then the patches row by row.
         """
-        B, _, H, W = x.shape
-        x = self.patch_embed(x, check_size=not self.dynamic_size)  # (B, N_patches, D)
+        x = self.patch_embed(images, check_size=not self.dynamic_size)  # (B, N_patches, D)
+        B, _, H, W = images.shape
         pos_embed = self.pos_embed
         if self.dynamic_size and H != self.patch_embed.image_size:
             if H != W:

@@ -112,7 +112,7 @@ class VisionTransformer(nn.Module):
 
     def init_weights(self):
         """timm's ``init_weights_vit_timm``: truncated normal (std 0.02) for every Linear and for
-        the position embeddings, zero biases, LayerNorm at identity, a small normal (std 1e-6)
+        the position embeddings (cut at +-2 absolute, as in timm: in effect normal(0, 0.02)), zero biases, LayerNorm at identity, a small normal (std 1e-6)
         for [CLS]. The patch projection keeps PyTorch's conv default (as in timm)."""
         nn.init.trunc_normal_(self.embeddings.pos_embed, std=0.02)
         if self.embeddings.cls_token is not None:
