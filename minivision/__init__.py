@@ -1,21 +1,24 @@
 """minivision: modern computer vision, vision transformers above all, built by hand in PyTorch.
 
 Public classes are importable from here: ``from minivision import VisionTransformer, ViTConfig``.
+The analysis tools live in ``minivision.analysis`` (they load matplotlib, so they are not
+imported here).
 """
-from .layers import Attention, Block, Embeddings, Encoder, EncoderOutput, Mlp, PatchEmbeddings
-from .models import PRESETS, ViTConfig, VisionTransformer
+from .layers import (Attention, Block, CrossAttention, CrossAttentionBlock, Embeddings, Encoder,
+                     EncoderOutput, FactorisedEncoder, FactorisedSelfAttentionBlock, Mlp,
+                     PatchEmbeddings, SpatialTransformer, TemporalEncoder)
+from .models import (MODEL_NAMES, PRESETS, FactorisedEncoderViT, FactorisedSelfAttentionViT,
+                     PerFrameViT, PseudoVideoClassifier, STNClassifier, ViTConfig,
+                     VisionTransformer, create_model, resnet18, resnet50, vgg16)
+from .training import TrainConfig, evaluate, fit, plot_history
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "PRESETS",
-    "Attention",
-    "Block",
-    "Embeddings",
-    "Encoder",
-    "EncoderOutput",
-    "Mlp",
-    "PatchEmbeddings",
-    "ViTConfig",
-    "VisionTransformer",
+    "MODEL_NAMES", "PRESETS", "Attention", "Block", "CrossAttention", "CrossAttentionBlock",
+    "Embeddings", "Encoder", "EncoderOutput", "FactorisedEncoder", "FactorisedEncoderViT",
+    "FactorisedSelfAttentionBlock", "FactorisedSelfAttentionViT", "Mlp", "PatchEmbeddings",
+    "PerFrameViT", "PseudoVideoClassifier", "STNClassifier", "SpatialTransformer",
+    "TemporalEncoder", "TrainConfig", "ViTConfig", "VisionTransformer", "create_model",
+    "evaluate", "fit", "plot_history", "resnet18", "resnet50", "vgg16",
 ]

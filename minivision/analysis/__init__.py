@@ -1,0 +1,50 @@
+"""Tools to look inside trained networks: kernels and feature maps (lesson 01), attention maps and
+rollout (lesson 06), Grad-CAM (lesson 07), token similarity and CKA (lesson 08).
+
+Every function that draws returns a matplotlib Figure; the others return tensors.
+"""
+
+from .attention_maps import attention_maps, cls_attention_map, overlay, plot_attention_grid
+from .cka import MinibatchCKA, cka_matrix, gram_linear, linear_cka, plot_cka_matrix, unbiased_hsic
+from .feature_maps import feature_maps, plot_feature_maps
+from .gradcam import GradCAM
+from .grid import normalize_maps, to_grid, tokens_to_feature_map, upsample
+from .kernels import (
+    conv_layers,
+    kernel_magnitudes,
+    plot_first_layer_kernels,
+    plot_kernel_magnitudes,
+    plot_kernels_channelwise,
+)
+from .rollout import attention_rollout, rollout_map
+from .similarity import similarity_map, token_cosine_similarity, token_similarity_matrix
+
+__all__ = [
+    "GradCAM",
+    "MinibatchCKA",
+    "attention_maps",
+    "attention_rollout",
+    "cka_matrix",
+    "cls_attention_map",
+    "conv_layers",
+    "feature_maps",
+    "gram_linear",
+    "kernel_magnitudes",
+    "linear_cka",
+    "normalize_maps",
+    "overlay",
+    "plot_attention_grid",
+    "plot_cka_matrix",
+    "plot_feature_maps",
+    "plot_first_layer_kernels",
+    "plot_kernel_magnitudes",
+    "plot_kernels_channelwise",
+    "rollout_map",
+    "similarity_map",
+    "to_grid",
+    "token_cosine_similarity",
+    "token_similarity_matrix",
+    "tokens_to_feature_map",
+    "unbiased_hsic",
+    "upsample",
+]

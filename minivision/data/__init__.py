@@ -1,0 +1,37 @@
+"""Data: the built-in datasets, CIFAR-10/100 and EuroSAT by name, transforms, samplers and loaders."""
+
+from .builtin import MOTION_CLASSES, SHAPE_CLASSES, BuiltinMotionClips, BuiltinShapes
+from .datasets import (
+    DATASETS,
+    DatasetInfo,
+    DatasetNotFoundError,
+    LabeledSubset,
+    class_subset,
+    data_root,
+    dataset_info,
+    get_dataset,
+    targets_of,
+)
+from .samplers import SameClassBatchSampler, make_loader
+from .transforms import MixCollate, cutmix_mixup_collate, default_transforms
+
+__all__ = [
+    "DATASETS",
+    "MOTION_CLASSES",
+    "SHAPE_CLASSES",
+    "BuiltinMotionClips",
+    "BuiltinShapes",
+    "DatasetInfo",
+    "DatasetNotFoundError",
+    "LabeledSubset",
+    "MixCollate",
+    "SameClassBatchSampler",
+    "class_subset",
+    "cutmix_mixup_collate",
+    "data_root",
+    "dataset_info",
+    "default_transforms",
+    "get_dataset",
+    "make_loader",
+    "targets_of",
+]

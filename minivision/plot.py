@@ -1,0 +1,185 @@
+"""Matplotlib helpers shared by the lessons: turn tensors back into displayable images, lay
+images out in a titled grid, and lay a heatmap (attention, rollout, Grad-CAM) over an image.
+
+Functions that draw return the ``matplotlib.figure.Figure`` (a lesson can save it, test it or
+show it); the others return arrays. Nothing here calls ``plt.show()``.
+"""
+
+from collections.abc import Sequence
+
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+# The statistics most torchvision and timm ImageNet models expect (and that lessons normalise with).
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR10_STD = (0.2470, 0.2435, 0.2616)
+
+
+def unnormalize(images: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """Undo ``transforms.Normalize(mean, std)``: x * std + mean, clipped to [0, 1].
+
+    Args:
+        images: (C, H, W) or (B, C, H, W), normalised.
+        mean, std: the per-channel values used to normalise (C each).
+
+    Returns:
+        the same shape, in [0, 1].
+    """
+    C = images.shape[-3]
+    if len(mean) != C or len(std) != C:
+        raise ValueError(
+            f"images have {C} channels but mean/std have {len(mean)}/{len(std)} values."
+        )
+    mean_t = torch.as_tensor(mean, dtype=images.dtype, device=images.device).reshape(C, 1, 1)
+    std_t = torch.as_tensor(std, dtype=images.dtype, device=images.device).reshape(C, 1, 1)
+    return (images * std_t + mean_t).clamp(0.0, 1.0)
+
+
+def to_numpy_image(image) -> np.ndarray:
+    """A tensor image (C, H, W) or (H, W), or an array (H, W, C), -> a numpy array imshow accepts:
+    (H, W, 3) for colour, (H, W) for one channel. Values are not rescaled."""
+    if isinstance(image, torch.Tensor):
+        image = image.detach().cpu().float()
+        if image.dim() == 3:
+            image = image.permute(1, 2, 0)  # (H, W, C)
+        image = image.numpy()
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]  # (H, W)
+    return image
+
+
+def overlay_heatmap(image, heatmap, *, alpha: float = 0.5, cmap: str = "jet") -> np.ndarray:
+    """Blend a heatmap, coloured with ``cmap``, over an image: (1 - alpha) * image + alpha * colour.
+
+    Args:
+        image: (C, H, W) tensor or (H, W, C) array with values in [0, 1] (un-normalise first).
+        heatmap: (H, W), same size as the image; min-max scaled to [0, 1] here.
+        alpha: weight of the heatmap (0: only the image, 1: only the heatmap).
+        cmap: a matplotlib colormap name.
+
+    Returns:
+        (H, W, 3) float array in [0, 1].
+    """
+    img = to_numpy_image(image)
+    if img.ndim == 2:
+        img = np.stack([img] * 3, axis=-1)  # (H, W, 3)
+    heat = (
+        heatmap.detach().cpu().float().numpy()
+        if isinstance(heatmap, torch.Tensor)
+        else np.asarray(heatmap)
+    )
+    if heat.shape != img.shape[:2]:
+        raise ValueError(
+            f"heatmap of shape {heat.shape} does not match the image's {img.shape[:2]}: "
+            f"upsample it first (minivision.analysis.upsample)."
+        )
+    heat = (heat - heat.min()) / max(heat.max() - heat.min(), 1e-12)
+    colour = matplotlib.colormaps[cmap](heat)[..., :3]  # (H, W, 3)
+    return np.clip((1.0 - alpha) * img + alpha * colour, 0.0, 1.0)
+
+
+def plot_image_grid(
+    images,
+    *,
+    titles: Sequence[str] | None = None,
+    ncols: int = 8,
+    cmap: str | None = None,
+    suptitle: str | None = None,
+    cell_size: float = 1.6,
+):
+    """Images in a grid, each with an optional title.
+
+    Args:
+        images: (B, C, H, W) or (B, H, W) tensor, or a list of images (tensors (C, H, W) / (H, W)
+            or arrays (H, W, C)), values ready to show (un-normalise first).
+        titles: one per image (e.g. "cat (0.93)").
+        ncols: images per row.
+        cmap: colormap for one-channel images (default "gray").
+        suptitle: a title over the whole grid.
+        cell_size: inches per image.
+
+    Returns:
+        the Figure.
+    """
+    images = list(images)
+    if not images:
+        raise ValueError("plot_image_grid got no images.")
+    if titles is not None and len(titles) != len(images):
+        raise ValueError(f"got {len(titles)} titles for {len(images)} images.")
+    ncols = min(ncols, len(images))
+    nrows = -(-len(images) // ncols)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(cell_size * ncols, cell_size * nrows), squeeze=False
+    )
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i >= len(images):
+            continue
+        img = to_numpy_image(images[i])
+        ax.imshow(img, cmap=(cmap or "gray") if img.ndim == 2 else None)
+        if titles is not None:
+            ax.set_title(titles[i], fontsize=8)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
+
+
+def plot_overlays(
+    images,
+    heatmaps,
+    *,
+    alpha: float = 0.5,
+    cmap: str = "jet",
+    titles: Sequence[str] | None = None,
+    show_image: bool = True,
+    cell_size: float = 2.0,
+):
+    """For each image: the image, then the heatmap over it (one row per image).
+
+    Args:
+        images: (B, C, H, W) tensor or a list of images in [0, 1].
+        heatmaps: (B, H, W), e.g. from ``rollout_map`` or ``GradCAM``.
+        alpha, cmap: as for :func:`overlay_heatmap`.
+        titles: one per image, put over its overlay.
+        show_image: also draw the plain image on the left.
+
+    Returns:
+        the Figure.
+    """
+    images, heatmaps = list(images), list(heatmaps)
+    if len(images) != len(heatmaps):
+        raise ValueError(f"got {len(images)} images but {len(heatmaps)} heatmaps.")
+    ncols = 2 if show_image else 1
+    fig, axes = plt.subplots(
+        len(images), ncols, figsize=(cell_size * ncols, cell_size * len(images)), squeeze=False
+    )
+    for i, (image, heatmap) in enumerate(zip(images, heatmaps, strict=True)):
+        if show_image:
+            img = to_numpy_image(image)
+            axes[i, 0].imshow(img, cmap="gray" if img.ndim == 2 else None)
+        axes[i, -1].imshow(overlay_heatmap(image, heatmap, alpha=alpha, cmap=cmap))
+        if titles is not None:
+            axes[i, -1].set_title(titles[i], fontsize=8)
+    for ax in axes.flat:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+__all__ = [
+    "CIFAR10_MEAN",
+    "CIFAR10_STD",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "overlay_heatmap",
+    "plot_image_grid",
+    "plot_overlays",
+    "to_numpy_image",
+    "unnormalize",
+]

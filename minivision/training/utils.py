@@ -1,0 +1,81 @@
+"""The small helpers every run needs: one seed for everything, the device, the parameter count."""
+import os
+import random
+
+import numpy as np
+import torch
+from torch import nn
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's ``random``, NumPy and torch (CPU and every GPU): same seed, same run on a CPU.
+
+    GPU kernels may still be non-deterministic (atomics in some backward passes); see
+    ``torch.use_deterministic_algorithms`` for the price of making them exact.
+    """
+    random.seed(seed)
+    np.random.seed(seed % 2**32)  # NumPy accepts only 32-bit seeds
+    torch.manual_seed(seed)  # also seeds every CUDA device
+    os.environ["PYTHONHASHSEED"] = str(seed)  # for subprocesses such as DataLoader workers
+
+
+def pick_device(device: str | torch.device | None = None) -> torch.device:
+    """The device to train on: the one asked for, else CUDA, then Apple's MPS, then the CPU.
+
+    Args:
+        device: None (choose), "cuda", "cuda:1", "mps" or "cpu".
+
+    Returns:
+        a :class:`torch.device`; a ValueError if the one asked for is not available.
+    """
+    if device is not None:
+        device = torch.device(device)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError("device='cuda' was asked for, but torch sees no CUDA GPU here; "
+                             "use device=None to pick what is available, or 'cpu'.")
+        if device.type == "mps" and not _mps_available():
+            raise ValueError("device='mps' was asked for, but MPS is not available; use 'cpu'.")
+        return device
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if _mps_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def _mps_available() -> bool:
+    return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+
+
+def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
+    """The number of parameters (shared tensors counted once); only those with
+    ``requires_grad`` if ``trainable_only``."""
+    unique = {id(p): p for p in model.parameters()}.values()
+    return sum(p.numel() for p in unique if p.requires_grad or not trainable_only)
+
+
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The plain module under DistributedDataParallel (``.module``) and torch.compile
+    (``._orig_mod``): its ``state_dict`` has the keys the model class expects.
+
+    Saving the wrapper would write ``module.`` or ``_orig_mod.`` prefixes that every loader
+    must then strip (the nanoGPT habit this avoids).
+    """
+    while True:
+        if isinstance(model, nn.parallel.DistributedDataParallel):
+            model = model.module
+        elif hasattr(model, "_orig_mod"):  # torch._dynamo.eval_frame.OptimizedModule
+            model = model._orig_mod
+        else:
+            return model
+
+
+def cpu_has_native_bf16() -> bool:
+    """True if this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX); read from
+    /proc/cpuinfo, so False where that file does not exist."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
