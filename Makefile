@@ -69,7 +69,7 @@ student: setup
 	$(BIN)/minivision assignment lessons/[0-9]*.ipynb --out build/student
 
 demo: setup
-	$(BIN)/minivision train --model vit_micro_patch4_32 --dataset builtin --out runs/demo
+	$(BIN)/minivision train --out runs/demo
 
 bench: setup
 	$(BIN)/python benchmarks/throughput.py

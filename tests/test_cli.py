@@ -18,7 +18,7 @@ def test_tiny_run_writes_metrics_plot_config_and_checkpoint(tmp_path, capsys):
     history = History.from_json(out / "metrics.json")
     assert len(history) == 1 and 0.0 <= history[-1]["test_top1"] <= 1.0
     config = json.loads((out / "config.json").read_text())
-    assert config["run"]["model"] == "vit_micro_patch4_32" and config["train"]["epochs"] == 1
+    assert config["run"]["model"] == "vit_micro_patch8_32" and config["train"]["epochs"] == 1
     assert load_checkpoint(out / "last.pt")["position"]["step"] == 2  # 64 / 32
     # --resume (no path) continues from out/last.pt: one more epoch
     assert main(["train", *TINY[:-3], "--epochs", "2", "--no-progress", "--out", str(out),

@@ -141,6 +141,20 @@ def _contrasting(rng, colour: np.ndarray) -> np.ndarray:
     return (colour + rng.uniform(0.3, 0.7, size=3)) % 1.0
 
 
+def _light_dark_pair(rng) -> tuple[np.ndarray, np.ndarray]:
+    """(foreground, background): random hues, one light and one dark, in random order.
+
+    The light colour has luminance near U(0.65, 1), the dark one near U(0, 0.35), each channel moved
+    by U(-0.15, 0.15); a coin decides which of the two is the shape. Dark is light mirrored
+    (x -> 1 - x), so every pixel has mean 0.5 over the dataset. So the shape always stands
+    out, yet neither its colour nor its brightness says which class it is: a pixel template (a
+    linear classifier) averages light-on-dark and dark-on-light to nothing.
+    """
+    light = np.clip(rng.uniform(0.65, 1.0) + rng.uniform(-0.15, 0.15, size=3), 0.0, 1.0)
+    dark = np.clip(rng.uniform(0.0, 0.35) + rng.uniform(-0.15, 0.15, size=3), 0.0, 1.0)
+    return (light, dark) if rng.uniform() < 0.5 else (dark, light)
+
+
 def _background(rng, bg: np.ndarray, clutter: int) -> np.ndarray:
     """A (3, H, W) background: the colour ``bg``, a faint random gradient and thin random lines."""
     gx, gy = rng.uniform(-0.15, 0.15, size=2) / IMAGE_SIZE
@@ -171,9 +185,10 @@ def _to_uint8(image: np.ndarray) -> torch.Tensor:
 class BuiltinShapes(Dataset):
     """Ten classes of geometric shapes, 32x32 RGB, drawn on the fly; item i depends only on (seed, train, i).
 
-    Each image: a random foreground and a contrasting background colour, a faint gradient, 0-2 thin
-    clutter strokes, the shape (uniform rotation; radius 9-12 pixels; centre within 3 pixels of the
-    middle) and Gaussian pixel noise (sigma 0.05). ``variant="distorted"`` adds a strong random
+    Each image: a light shape on a dark background or a dark shape on a light one (random hues, see
+    ``_light_dark_pair``), a faint gradient, 0-2 thin clutter strokes, the shape (uniform rotation;
+    radius 10-13 pixels; centre within 2 pixels of the middle) and Gaussian pixel noise (sigma
+    0.05). ``variant="distorted"`` adds a strong random
     affine map to the shape (rotation up to 60 degrees, scale 0.6-1.2, shear up to 0.35, translation up
     to 7 pixels), so a Spatial Transformer has something to undo. Labels are balanced: label = i % 10.
 
@@ -207,6 +222,7 @@ class BuiltinShapes(Dataset):
         self.variant, self.transform = variant, transform
         self.classes = list(SHAPE_CLASSES)
         self.targets = [i % len(self.classes) for i in range(num_samples)]
+        self._cache = {}  # index -> uint8 tensor: items are pure functions of the index
 
     def __len__(self) -> int:
         return self.num_samples
@@ -216,10 +232,10 @@ class BuiltinShapes(Dataset):
         if not 0 <= index < self.num_samples:
             raise IndexError(f"index {index} out of range for {self.num_samples} items.")
         rng = np.random.default_rng([self.seed, _SPLIT[self.train], index, _KIND["shapes"]])
-        fg = rng.uniform(0, 1, size=3)
-        image = _background(rng, _contrasting(rng, fg), clutter=int(rng.integers(0, 3)))
-        matrix = _rotation(rng.uniform(0, 2 * math.pi)) * rng.uniform(9.0, 12.0)
-        centre = IMAGE_SIZE / 2 + rng.uniform(-3, 3, size=2)
+        fg, bg = _light_dark_pair(rng)
+        image = _background(rng, bg, clutter=int(rng.integers(0, 3)))
+        matrix = _rotation(rng.uniform(0, 2 * math.pi)) * rng.uniform(10.0, 13.0)
+        centre = IMAGE_SIZE / 2 + rng.uniform(-2, 2, size=2)
         if self.variant == "distorted":
             shear = np.array([[1.0, rng.uniform(-0.35, 0.35)], [0.0, 1.0]], dtype=np.float32)
             warp = _rotation(math.radians(rng.uniform(-60, 60))) @ shear * rng.uniform(0.6, 1.2)
@@ -230,7 +246,9 @@ class BuiltinShapes(Dataset):
         return _to_uint8(image)
 
     def __getitem__(self, index: int):
-        image = self.render(index)  # (3, 32, 32) uint8
+        image = self._cache.get(index)
+        if image is None:  # draw once, then reuse: an epoch after the first costs no drawing
+            image = self._cache[index] = self.render(index)  # (3, 32, 32) uint8
         if self.transform is None:
             return image.float() / 255.0, self.targets[index]
         return self.transform(image), self.targets[index]
@@ -274,6 +292,7 @@ class BuiltinMotionClips(Dataset):
         self.frames, self.transform = frames, transform
         self.classes = list(MOTION_CLASSES)
         self.targets = [i % len(self.classes) for i in range(num_samples)]
+        self._cache = {}  # index -> uint8 tensor: items are pure functions of the index
 
     def __len__(self) -> int:
         return self.num_samples
@@ -321,7 +340,9 @@ class BuiltinMotionClips(Dataset):
         return _to_uint8(clip)
 
     def __getitem__(self, index: int):
-        clip = self.render(index)  # (T, 3, 32, 32) uint8
+        clip = self._cache.get(index)
+        if clip is None:
+            clip = self._cache[index] = self.render(index)  # (T, 3, 32, 32) uint8
         if self.transform is None:
             return clip.float() / 255.0, self.targets[index]
         return self.transform(clip), self.targets[index]

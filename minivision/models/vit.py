@@ -18,6 +18,7 @@ from ..layers import Embeddings, Encoder, EncoderOutput
 # Named sizes. CIFAR-sized models use patch 4 on 32x32 images (8x8 = 64 patches); the 224-pixel
 # ones are the ViT paper's Table 1 (Ti and S from DeiT).
 PRESETS = {
+    "vit_micro_patch8_32": dict(image_size=32, patch_size=8, embed_dim=64, depth=4, num_heads=4, mlp_ratio=2.0),
     "vit_micro_patch4_32": dict(image_size=32, patch_size=4, embed_dim=64, depth=4, num_heads=4, mlp_ratio=2.0),
     "vit_tiny_patch4_32": dict(image_size=32, patch_size=4, embed_dim=192, depth=6, num_heads=3),
     "vit_small_patch4_32": dict(image_size=32, patch_size=4, embed_dim=384, depth=7, num_heads=6),

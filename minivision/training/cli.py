@@ -1,6 +1,6 @@
 """``minivision train``: train any registered model on any dataset from the command line.
 
-    minivision train            # the micro ViT on the built-in shapes (a few minutes on a CPU)
+    minivision train            # the micro ViT on the built-in shapes (about 1.5 minutes on a CPU)
     minivision train --model resnet18 --dataset cifar10 --epochs 30 --amp bf16 --compile
     torchrun --nproc_per_node=4 -m minivision.training.cli --dataset cifar100 --epochs 100
 
@@ -27,7 +27,7 @@ AUGMENTATIONS = ("none", "standard", "cutmix", "mixup")
 class RunArgs:
     """What to train on what, and where the results go."""
 
-    model: str = "vit_micro_patch4_32"
+    model: str = "vit_micro_patch8_32"
     dataset: str = "builtin"
     data_root: str | None = None
     batch_size: int = 128
@@ -38,9 +38,9 @@ class RunArgs:
     out: str | None = None  # None: runs/<model>-<dataset>
 
 
-# The demo defaults: `minivision train` with no options trains the micro ViT on the built-in shapes
-# in a few minutes on a 2-core CPU (about 390 steps of 128 images); other runs set --epochs.
-DEMO_DEFAULTS = dict(epochs=5, lr=2e-3, warmup_epochs=0.5)
+# The demo defaults: `minivision train` with no options trains the micro ViT (patch 8) on the
+# built-in shapes: 12 epochs of 79 steps, about 1.5 minutes on a 2-core CPU (benchmarks/RESULTS.md).
+DEMO_DEFAULTS = dict(epochs=12, lr=2e-3, warmup_epochs=1.0)
 
 
 def build_parser() -> argparse.ArgumentParser:
