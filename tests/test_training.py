@@ -192,7 +192,8 @@ def test_checkpoint_has_no_wrapper_prefixes(tmp_path):
 
 def test_fit_checkpoint_keys_are_the_model_keys(tmp_path):
     model = tiny_vit()
-    fit(model, DataLoader(tiny_data(n=16), batch_size=8), epochs=1, out=str(tmp_path), progress=False)
+    # out as a Path (not only a str): the checkpoint must still load with weights_only=True
+    fit(model, DataLoader(tiny_data(n=16), batch_size=8), epochs=1, out=tmp_path, progress=False)
     state = load_checkpoint(tmp_path / "last.pt")
     assert set(state["model"]) == set(model.state_dict())
     assert TrainConfig.from_dict(state["config"]).epochs == 1

@@ -77,6 +77,7 @@ class TrainConfig:
         data = asdict(self)
         data["betas"] = list(self.betas)
         data["resume"] = str(self.resume) if self.resume not in (None, True, False) else self.resume
+        data["out"] = None if self.out is None else str(self.out)  # a Path would not unpickle
         return data
 
     @classmethod
