@@ -50,7 +50,9 @@ def test_overfits_one_batch():
     history = fit(model, DataLoader(data, batch_size=16, shuffle=True), epochs=25, lr=5e-3,
                   warmup_epochs=0, weight_decay=0.0, progress=False)
     assert history[-1]["train_acc"] == 1.0
-    assert evaluate(model, DataLoader(data, batch_size=8), device="cpu")["top1"] == 1.0
+    assert evaluate(model, DataLoader(data, batch_size=8))["top1"] == 1.0  # where fit left it
+    with pytest.raises(ValueError, match="model's weights are on .* move the model first"):
+        evaluate(model, DataLoader(data, batch_size=8), device="meta")
 
 
 @pytest.mark.parametrize("step", [0, 1, 4, 5, 6, 10, 19, 20, 25])

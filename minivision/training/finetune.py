@@ -15,10 +15,9 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from .optim import no_weight_decay
-from .utils import count_parameters, pick_device
+from .utils import count_parameters, pick_device, tqdm
 
 STRATEGIES = ("none", "head", "last_k", "full")
 

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.utils.data import (BatchSampler, DataLoader, DistributedSampler, IterableDataset,
                               RandomSampler, Sampler)
-from tqdm.auto import tqdm
+
 
 from .checkpoint import get_rng_state, load_checkpoint, save_checkpoint, set_rng_state
 from .config import TrainConfig
@@ -25,7 +25,7 @@ from .losses import classification_loss
 from .metrics import topk_correct
 from .optim import build_optimizer, param_groups_weight_decay
 from .schedule import build_scheduler
-from .utils import cpu_has_native_bf16, pick_device, seed_everything
+from .utils import cpu_has_native_bf16, pick_device, seed_everything, tqdm
 
 
 def fit(model: nn.Module, train_loader: DataLoader, *, test_loader: DataLoader | None = None,
@@ -210,9 +210,12 @@ def evaluate(model: nn.Module, loader: DataLoader, *, device=None, amp: str | No
     Returns:
         {"loss": float, "top1": float, "top5": float}, accuracies in [0, 1].
     """
-    if device is None:  # where the model is
-        device = next(itertools.chain(model.parameters(), [torch.empty(0)])).device
-    device = torch.device(device)
+    model_device = next(itertools.chain(model.parameters(), [torch.empty(0)])).device
+    device = model_device if device is None else torch.device(device)
+    if device.type != model_device.type:
+        raise ValueError(f"evaluate(device={str(device)!r}) but the model's weights are on "
+                         f"{model_device}; move the model first (model.to({str(device)!r})) or "
+                         "leave device=None to run where the model is.")
     amp_dtype = _amp_dtype(amp, device, warn=False)
     was_training = model.training
     model.eval()

@@ -79,3 +79,22 @@ def cpu_has_native_bf16() -> bool:
     except OSError:
         return False
     return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def _progress_bar_class():
+    """tqdm's notebook bar where ipywidgets can draw it, else the plain text bar.
+
+    ``tqdm.auto`` picks the notebook bar inside Jupyter and warns ("IProgress not found") when
+    ipywidgets is missing, then falls back to the text bar anyway; this makes the same choice
+    without the warning. Colab has ipywidgets, so it gets the notebook bar.
+    """
+    try:
+        import ipywidgets  # noqa: F401
+    except ImportError:
+        from tqdm import tqdm
+    else:
+        from tqdm.auto import tqdm
+    return tqdm
+
+
+tqdm = _progress_bar_class()
