@@ -275,3 +275,18 @@ def test_pick_device():
     assert pick_device("cpu") == torch.device("cpu")
     with pytest.raises(ValueError, match="no CUDA GPU"):
         pick_device("cuda")
+
+
+def test_on_epoch_end_sees_each_record_and_the_plain_model():
+    seen = []
+
+    def watch(record, model):
+        seen.append((record["epoch"], type(model).__name__, model.training))
+        record["head_norm"] = model.head.weight.norm().item()  # extra metrics are kept
+
+    model = tiny_vit()
+    history = fit(model, DataLoader(tiny_data(n=16), batch_size=8), epochs=2, progress=False,
+                  on_epoch_end=watch)
+    assert [epoch for epoch, _, _ in seen] == [1, 2]
+    assert {name for _, name, _ in seen} == {"VisionTransformer"}
+    assert history[-1]["head_norm"] == model.head.weight.norm().item()

@@ -16,7 +16,6 @@ from torch import nn
 from torch.utils.data import (BatchSampler, DataLoader, DistributedSampler, IterableDataset,
                               RandomSampler, Sampler)
 
-
 from .checkpoint import get_rng_state, load_checkpoint, save_checkpoint, set_rng_state
 from .config import TrainConfig
 from .distributed import ShardSampler, all_reduce_sum, setup_distributed, teardown_distributed
@@ -29,7 +28,7 @@ from .utils import cpu_has_native_bf16, pick_device, seed_everything, tqdm
 
 
 def fit(model: nn.Module, train_loader: DataLoader, *, test_loader: DataLoader | None = None,
-        config: TrainConfig | None = None, **overrides) -> History:
+        config: TrainConfig | None = None, on_epoch_end=None, **overrides) -> History:
     """Train ``model`` in place and return its per-epoch :class:`History`.
 
     Args:
@@ -38,6 +37,9 @@ def fit(model: nn.Module, train_loader: DataLoader, *, test_loader: DataLoader |
             it around a sampler it controls (same dataset, batch size, collate_fn and workers).
         test_loader: evaluated after every epoch (test_loss, test_top1, test_top5).
         config: a :class:`TrainConfig`; keyword arguments override its fields.
+        on_epoch_end: called as ``on_epoch_end(record, model)`` after every epoch (on rank 0),
+            with the epoch's record and the plain (uncompiled, unwrapped) model, e.g. to keep
+            what a layer does over training. Whatever it adds to ``record`` is kept in the history.
 
     Returns:
         the History: one dict per epoch (epoch, step, lr, train_loss, train_acc, test_*,
@@ -173,6 +175,9 @@ def fit(model: nn.Module, train_loader: DataLoader, *, test_loader: DataLoader |
                     metrics = evaluate(eval_model, test_loader, device=device, amp=config.amp,
                                        loss=config.loss)
                     record.update({f"test_{k}": v for k, v in metrics.items()})
+                    model.train()
+                if on_epoch_end is not None and dist_info.is_main:
+                    on_epoch_end(record, raw_model)
                     model.train()
                 history.append(record)
                 bar.set_postfix({k: f"{v:.3f}" for k, v in record.items()
