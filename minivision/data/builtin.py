@@ -182,7 +182,39 @@ def _to_uint8(image: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.clip(image * 255.0 + 0.5, 0, 255).astype(np.uint8))
 
 
-class BuiltinShapes(Dataset):
+class _DrawnDataset(Dataset):
+    """What both built-in datasets share: items drawn on demand from (seed, split, index), cached
+    after the first draw, labels ``index % num_classes``. Subclasses define ``render(index)``."""
+
+    def __init__(self, num_samples: int, *, train: bool, seed: int, transform, classes):
+        if num_samples < 1:
+            raise ValueError(f"num_samples must be >= 1, got {num_samples}.")
+        if seed < 0:
+            raise ValueError(f"seed must be >= 0 (it seeds numpy's SeedSequence), got {seed}.")
+        self.num_samples, self.train, self.seed, self.transform = num_samples, train, seed, transform
+        self.classes = list(classes)
+        self.targets = [i % len(self.classes) for i in range(num_samples)]
+        self._cache = {}  # index -> uint8 tensor: items are pure functions of the index
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+    def _rng(self, index: int, kind: str) -> np.random.Generator:
+        """Item ``index``'s own random generator (an IndexError outside the dataset)."""
+        if not 0 <= index < self.num_samples:
+            raise IndexError(f"index {index} out of range for {self.num_samples} items.")
+        return np.random.default_rng([self.seed, _SPLIT[self.train], index, _KIND[kind]])
+
+    def __getitem__(self, index: int):
+        item = self._cache.get(index)
+        if item is None:  # draw once, then reuse: an epoch after the first costs no drawing
+            item = self._cache[index] = self.render(index)  # uint8
+        if self.transform is None:
+            return item.float() / 255.0, self.targets[index]
+        return self.transform(item), self.targets[index]
+
+
+class BuiltinShapes(_DrawnDataset):
     """Ten classes of geometric shapes, 32x32 RGB, drawn on the fly; item i depends only on (seed, train, i).
 
     Each image: a light shape on a dark background or a dark shape on a light one (random hues, see
@@ -212,26 +244,15 @@ class BuiltinShapes(Dataset):
         variant: str = "plain",
         transform=None,
     ):
-        if num_samples < 1:
-            raise ValueError(f"num_samples must be >= 1, got {num_samples}.")
         if variant not in self.variants:
             raise ValueError(f"variant must be one of {self.variants}, got {variant!r}.")
-        if seed < 0:
-            raise ValueError(f"seed must be >= 0 (it seeds numpy's SeedSequence), got {seed}.")
-        self.num_samples, self.train, self.seed = num_samples, train, seed
-        self.variant, self.transform = variant, transform
-        self.classes = list(SHAPE_CLASSES)
-        self.targets = [i % len(self.classes) for i in range(num_samples)]
-        self._cache = {}  # index -> uint8 tensor: items are pure functions of the index
-
-    def __len__(self) -> int:
-        return self.num_samples
+        super().__init__(num_samples, train=train, seed=seed, transform=transform,
+                         classes=SHAPE_CLASSES)
+        self.variant = variant
 
     def render(self, index: int) -> torch.Tensor:
         """Item ``index`` as a uint8 tensor (3, 32, 32), before any transform."""
-        if not 0 <= index < self.num_samples:
-            raise IndexError(f"index {index} out of range for {self.num_samples} items.")
-        rng = np.random.default_rng([self.seed, _SPLIT[self.train], index, _KIND["shapes"]])
+        rng = self._rng(index, "shapes")
         fg, bg = _light_dark_pair(rng)
         image = _background(rng, bg, clutter=int(rng.integers(0, 3)))
         matrix = _rotation(rng.uniform(0, 2 * math.pi)) * rng.uniform(10.0, 13.0)
@@ -245,16 +266,9 @@ class BuiltinShapes(Dataset):
         image += 0.05 * rng.standard_normal(size=image.shape, dtype=np.float32)
         return _to_uint8(image)
 
-    def __getitem__(self, index: int):
-        image = self._cache.get(index)
-        if image is None:  # draw once, then reuse: an epoch after the first costs no drawing
-            image = self._cache[index] = self.render(index)  # (3, 32, 32) uint8
-        if self.transform is None:
-            return image.float() / 255.0, self.targets[index]
-        return self.transform(image), self.targets[index]
 
 
-class BuiltinMotionClips(Dataset):
+class BuiltinMotionClips(_DrawnDataset):
     """Ten classes of short clips whose class is the motion of one object: (T, 3, 32, 32).
 
     Classes: static, right, left, down, up, rotate_cw, rotate_ccw, grow, shrink, flicker (the object
@@ -282,26 +296,15 @@ class BuiltinMotionClips(Dataset):
         frames: int = 8,
         transform=None,
     ):
-        if num_samples < 1:
-            raise ValueError(f"num_samples must be >= 1, got {num_samples}.")
         if frames < 2:
             raise ValueError(f"frames must be >= 2 (motion needs two frames), got {frames}.")
-        if seed < 0:
-            raise ValueError(f"seed must be >= 0 (it seeds numpy's SeedSequence), got {seed}.")
-        self.num_samples, self.train, self.seed = num_samples, train, seed
-        self.frames, self.transform = frames, transform
-        self.classes = list(MOTION_CLASSES)
-        self.targets = [i % len(self.classes) for i in range(num_samples)]
-        self._cache = {}  # index -> uint8 tensor: items are pure functions of the index
-
-    def __len__(self) -> int:
-        return self.num_samples
+        super().__init__(num_samples, train=train, seed=seed, transform=transform,
+                         classes=MOTION_CLASSES)
+        self.frames = frames
 
     def render(self, index: int) -> torch.Tensor:
         """Clip ``index`` as a uint8 tensor (T, 3, 32, 32), before any transform."""
-        if not 0 <= index < self.num_samples:
-            raise IndexError(f"index {index} out of range for {self.num_samples} items.")
-        rng = np.random.default_rng([self.seed, _SPLIT[self.train], index, _KIND["motion"]])
+        rng = self._rng(index, "motion")
         motion = self.classes[self.targets[index]]
         shape = self.shapes[rng.integers(len(self.shapes))]
         colour = rng.uniform(0, 1, size=3)
@@ -338,11 +341,3 @@ class BuiltinMotionClips(Dataset):
             )
             clip[t] = image + 0.04 * rng.standard_normal(size=image.shape, dtype=np.float32)
         return _to_uint8(clip)
-
-    def __getitem__(self, index: int):
-        clip = self._cache.get(index)
-        if clip is None:
-            clip = self._cache[index] = self.render(index)  # (T, 3, 32, 32) uint8
-        if self.transform is None:
-            return clip.float() / 255.0, self.targets[index]
-        return self.transform(clip), self.targets[index]
