@@ -1,0 +1,140 @@
+"""Jigsaw puzzles as a pretext task (Noroozi & Favaro, ECCV 2016).
+
+Cut an image into a 3x3 grid of tiles, shuffle them by one of P fixed permutations, and train a
+network to say which permutation it was. To solve it the network must know what the parts of
+objects look like and where they go: no label is needed.
+
+Two details make the puzzle about content rather than shortcuts:
+
+- **The permutation set** is chosen so that its members are far apart in Hamming distance (the
+  number of positions where two permutations differ): similar permutations would make classes
+  the network cannot tell apart. ``hamming_permutation_set`` picks them greedily.
+- **Gap and jitter**: each tile is a random ``tile x tile`` crop inside its ``cell x cell`` grid
+  cell, so neighbouring tiles never share an edge and their borders cannot simply be matched.
+"""
+import itertools
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def hamming_permutation_set(num_permutations: int = 1000, num_tiles: int = 9, *,
+                            criterion: str = "min", seed: int = 0) -> torch.Tensor:
+    """P permutations of ``num_tiles`` tiles, far apart in Hamming distance, chosen greedily.
+
+    Start from one random permutation; then repeatedly add the permutation whose distance to the
+    set chosen so far is largest: its *minimum* distance to any chosen one (``criterion="min"``,
+    which keeps every pair apart), or its *mean* distance (``"mean"``, the paper's code). Ties go
+    to the earliest in a random order fixed by ``seed``.
+
+    Returns:
+        (P, num_tiles) long tensor; row p is the order in which tiles are shown for class p.
+    """
+    candidates = torch.tensor(list(itertools.permutations(range(num_tiles))), dtype=torch.uint8)
+    if not 1 <= num_permutations <= len(candidates):
+        raise ValueError(f"num_permutations must be in 1..{len(candidates)} ({num_tiles}!), "
+                         f"got {num_permutations}.")
+    if criterion not in ("min", "mean"):
+        raise ValueError(f"criterion must be 'min' or 'mean', got {criterion!r}.")
+    generator = torch.Generator().manual_seed(seed)
+    candidates = candidates[torch.randperm(len(candidates), generator=generator)]  # tie order
+    # score[i]: min (or summed) distance of candidate i to the chosen set; -1 marks chosen ones
+    score = torch.full((len(candidates),), num_tiles if criterion == "min" else 0, dtype=torch.int32)
+    chosen = [0]  # the first candidate of the random order: a random permutation
+    for _ in range(num_permutations - 1):
+        distance = (candidates != candidates[chosen[-1]]).sum(dim=1, dtype=torch.int32)  # (n!,)
+        score = torch.minimum(score, distance) if criterion == "min" else score + distance
+        score[chosen] = -1
+        chosen.append(int(score.argmax()))  # argmax returns the first maximum
+    return candidates[chosen].long()
+
+
+def pairwise_hamming(permutations: torch.Tensor) -> torch.Tensor:
+    """(P, P) Hamming distances between the rows of a (P, n) tensor."""
+    return (permutations[:, None, :] != permutations[None, :, :]).sum(dim=-1)
+
+
+def cut_tiles(image: torch.Tensor, *, grid: int = 3, cell: int = 24, tile: int = 20,
+              generator: torch.Generator | None = None) -> torch.Tensor:
+    """Resize an image to (grid*cell)^2 and cut a random tile x tile crop from each grid cell.
+
+    Args:
+        image: (C, H, W) float.
+        grid: tiles per side (3 for the 3x3 puzzle).
+        cell: side of a grid cell after resizing; tile: side of a tile (<= cell). The difference
+            is the gap and the jitter: offsets are uniform in [0, cell - tile].
+
+    Returns:
+        (grid*grid, C, tile, tile), in reading order (row by row).
+    """
+    if image.ndim != 3:
+        raise ValueError(f"expected one image (C, H, W), got shape {tuple(image.shape)}.")
+    if not 1 <= tile <= cell:
+        raise ValueError(f"tile must be in 1..cell ({cell}), got {tile}.")
+    side = grid * cell
+    resized = F.interpolate(image[None], size=(side, side), mode="bilinear", align_corners=False,
+                            antialias=True)[0]  # (C, side, side)
+    offsets = torch.randint(0, cell - tile + 1, (grid * grid, 2), generator=generator)
+    tiles = []
+    for index, (dy, dx) in enumerate(offsets.tolist()):
+        top, left = (index // grid) * cell + dy, (index % grid) * cell + dx
+        tiles.append(resized[:, top:top + tile, left:left + tile])
+    return torch.stack(tiles)  # (grid*grid, C, tile, tile)
+
+
+class JigsawPuzzle:
+    """A transform: image (C, H, W) -> (shuffled tiles (9, C, t, t), permutation index).
+
+    Tile k of the output is tile ``permutations[label][k]`` of the image. Each tile is normalised
+    to zero mean and unit variance on its own (as in the paper) so that colour and brightness
+    statistics do not give the position away.
+    """
+
+    def __init__(self, permutations: torch.Tensor, *, cell: int = 24, tile: int = 20,
+                 normalize_tiles: bool = True, seed: int | None = None):
+        self.permutations = permutations
+        self.grid = int(round(permutations.shape[1] ** 0.5))
+        if self.grid ** 2 != permutations.shape[1]:
+            raise ValueError(f"permutations must have a square number of tiles, got "
+                             f"{permutations.shape[1]}.")
+        self.cell, self.tile, self.normalize_tiles = cell, tile, normalize_tiles
+        self.generator = None if seed is None else torch.Generator().manual_seed(seed)
+
+    def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, int]:
+        tiles = cut_tiles(image, grid=self.grid, cell=self.cell, tile=self.tile,
+                          generator=self.generator)  # (9, C, t, t)
+        if self.normalize_tiles:
+            mean = tiles.mean(dim=(1, 2, 3), keepdim=True)
+            std = tiles.std(dim=(1, 2, 3), keepdim=True)
+            tiles = (tiles - mean) / (std + 1e-5)
+        label = int(torch.randint(len(self.permutations), (1,), generator=self.generator))
+        return tiles[self.permutations[label]], label
+
+
+class JigsawNet(nn.Module):
+    """The context-free network: one shared backbone per tile, then an MLP over all of them.
+
+    Args:
+        backbone: maps tiles (B*9, C, t, t) to features (B*9, feature_dim).
+        feature_dim: the backbone's output width.
+        num_permutations: P, the number of classes.
+        num_tiles: tiles per puzzle (9).
+        hidden: width of the MLP over the concatenated tile features.
+    """
+
+    def __init__(self, backbone: nn.Module, feature_dim: int, num_permutations: int, *,
+                 num_tiles: int = 9, hidden: int = 512):
+        super().__init__()
+        self.backbone, self.num_tiles = backbone, num_tiles
+        self.head = nn.Sequential(nn.Linear(num_tiles * feature_dim, hidden), nn.ReLU(inplace=True),
+                                  nn.Linear(hidden, num_permutations))
+
+    def forward(self, tiles: torch.Tensor) -> torch.Tensor:
+        """tiles (B, 9, C, t, t) -> logits over the permutations (B, P)."""
+        if tiles.ndim != 5 or tiles.shape[1] != self.num_tiles:
+            raise ValueError(f"expected tiles (B, {self.num_tiles}, C, t, t), got shape "
+                             f"{tuple(tiles.shape)}.")
+        B = tiles.shape[0]
+        features = self.backbone(tiles.flatten(0, 1))  # (B*9, F): the same weights for every tile
+        return self.head(features.reshape(B, -1))  # (B, 9*F) -> (B, P)
