@@ -1,5 +1,10 @@
 """Self-supervised pretext tasks: turn an unlabeled image into (input, target), plus a head."""
 from .jigsaw import (JigsawNet, JigsawPuzzle, cut_tiles, hamming_permutation_set,
                      pairwise_hamming)
+from .relative_position import (NEIGHBOURS, POSITIONS, RelativePatchLocation,
+                                RelativePositionNet)
 
-__all__ = ["JigsawNet", "JigsawPuzzle", "cut_tiles", "hamming_permutation_set", "pairwise_hamming"]
+__all__ = [
+    "NEIGHBOURS", "POSITIONS", "JigsawNet", "JigsawPuzzle", "RelativePatchLocation",
+    "RelativePositionNet", "cut_tiles", "hamming_permutation_set", "pairwise_hamming",
+]
