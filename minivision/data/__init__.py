@@ -12,6 +12,7 @@ from .datasets import (
     get_dataset,
     targets_of,
 )
+from .memory import InMemoryDataset, in_memory
 from .samplers import SameClassBatchSampler, make_loader
 from .transforms import MixCollate, cutmix_mixup_collate, default_transforms
 
@@ -23,6 +24,7 @@ __all__ = [
     "BuiltinShapes",
     "DatasetInfo",
     "DatasetNotFoundError",
+    "InMemoryDataset",
     "LabeledSubset",
     "MixCollate",
     "SameClassBatchSampler",
@@ -32,6 +34,7 @@ __all__ = [
     "dataset_info",
     "default_transforms",
     "get_dataset",
+    "in_memory",
     "make_loader",
     "targets_of",
 ]
