@@ -112,3 +112,13 @@ def test_fit_on_cuda_learns_the_builtin_shapes(amp, compile, tmp_path):
     fresh.load_state_dict(state)
     again = evaluate(fresh, test, device="cpu")
     assert abs(again["top1"] - history[-1]["test_top1"]) <= 5 / 512  # AMP may flip a few
+
+
+def test_analysis_of_a_gpu_model_with_cpu_images():
+    from minivision.analysis import GradCAM, attention_maps, feature_maps
+
+    cnn = resnet18(num_classes=10).cuda()
+    image = torch.rand(3, 32, 32)  # from a CPU loader
+    assert feature_maps(cnn, image, ["layer1"])["layer1"].is_cuda
+    assert GradCAM(cnn, cnn.layer4)(image[None]).shape == (1, 32, 32)
+    assert attention_maps(micro_vit().cuda(), image[None]).is_cuda

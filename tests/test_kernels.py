@@ -131,3 +131,11 @@ def test_feature_maps_of_vit_tokens_equal_hidden_states():
     torch.testing.assert_close(maps["encoder.blocks.0"], hidden[1])
     torch.testing.assert_close(maps["encoder.blocks.1"], hidden[2])
     assert not all_hooks(vit)
+
+
+def test_analysis_tools_send_the_images_to_the_models_device():
+    # a model trained on a GPU, analysed with images from a CPU loader: the "meta" device stands in
+    # for the GPU here (tests/test_cuda.py runs the same on a real one)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU()).to("meta")
+    maps = feature_maps(model, torch.rand(3, 8, 8), ["0"])
+    assert maps["0"].device.type == "meta" and maps["0"].shape == (1, 4, 6, 6)

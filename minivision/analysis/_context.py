@@ -1,5 +1,5 @@
-"""Two small context managers the analysis tools share: run a model in eval mode for a moment,
-and capture a module's output with a forward hook that is always removed afterwards.
+"""What the analysis tools share: run a model in eval mode for a moment, capture a module's output
+with a forward hook that is always removed afterwards, and send the images to the model's device.
 
 Why both matter: an analysis call must leave the model exactly as it found it. A forward in
 training mode would update BatchNorm's running statistics and apply dropout; a hook left behind
@@ -8,7 +8,15 @@ would keep every later forward pass storing tensors (a silent memory leak).
 
 from contextlib import contextmanager
 
+import torch
 from torch import nn
+
+
+def to_model_device(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """``images`` on the device of the model's first parameter (unchanged for a parameter-free
+    model), so that a model trained on a GPU can be analysed with images from a CPU loader."""
+    parameter = next(model.parameters(), None)
+    return images if parameter is None else images.to(parameter.device)
 
 
 @contextmanager

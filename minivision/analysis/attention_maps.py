@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ..plot import overlay_heatmap
-from ._context import eval_mode
+from ._context import eval_mode, to_model_device
 from .grid import to_grid
 
 overlay = overlay_heatmap  # the blend lives with the other drawing helpers in minivision.plot
@@ -46,7 +46,7 @@ def attention_maps(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
             f"expected images (B, C, H, W), got {tuple(images.shape)}; use x.unsqueeze(0) for one."
         )
     with eval_mode(model):
-        output = model.forward_features(images, return_attn=True)
+        output = model.forward_features(to_model_device(model, images), return_attn=True)
     attentions = getattr(output, "attentions", None)
     if attentions is None:
         raise ValueError(

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
-from ._context import capture_output, eval_mode
+from ._context import capture_output, eval_mode, to_model_device
 from .kernels import conv_layers
 
 
@@ -40,6 +40,7 @@ def feature_maps(
     """
     if image.dim() == 3:
         image = image.unsqueeze(0)  # (1, C, H, W)
+    image = to_model_device(model, image)
     modules = dict(model.named_modules())
     if layers is None:
         layers = [name for name, _ in conv_layers(model)]

@@ -20,7 +20,7 @@ attention: there the [CLS] query still mixes the patch tokens, so each patch get
 import torch
 from torch import nn
 
-from ._context import capture_output, eval_mode
+from ._context import capture_output, eval_mode, to_model_device
 from .grid import normalize_maps, tokens_to_feature_map, upsample
 
 
@@ -78,6 +78,7 @@ class GradCAM:
         """
         if images.dim() != 4:
             raise ValueError(f"expected images (B, C, H, W), got {tuple(images.shape)}.")
+        images = to_model_device(self.model, images)
         with (
             eval_mode(self.model),
             torch.enable_grad(),
