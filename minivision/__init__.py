@@ -7,15 +7,17 @@ imported here).
 from .layers import (Attention, Block, CrossAttention, CrossAttentionBlock, Embeddings, Encoder,
                      EncoderOutput, FactorisedEncoder, FactorisedSelfAttentionBlock, Mlp,
                      PatchEmbeddings, SpatialTransformer, TemporalEncoder)
-from .models import (MODEL_NAMES, PRESETS, FactorisedEncoderViT, FactorisedSelfAttentionViT,
-                     PerFrameViT, PseudoVideoClassifier, STNClassifier, ViTConfig,
-                     VisionTransformer, create_model, resnet18, resnet50, vgg16)
+from .models import (MODEL_NAMES, PRESETS, CaptionConditionedClassifier, FactorisedEncoderViT,
+                     FactorisedSelfAttentionViT, PerFrameViT, PseudoVideoClassifier,
+                     STNClassifier, ViTConfig, VisionTransformer, create_model, resnet18,
+                     resnet50, vgg16)
 from .training import TrainConfig, evaluate, fit, plot_history
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "MODEL_NAMES", "PRESETS", "Attention", "Block", "CrossAttention", "CrossAttentionBlock",
+    "MODEL_NAMES", "PRESETS", "Attention", "Block", "CaptionConditionedClassifier",
+    "CrossAttention", "CrossAttentionBlock",
     "Embeddings", "Encoder", "EncoderOutput", "FactorisedEncoder", "FactorisedEncoderViT",
     "FactorisedSelfAttentionBlock", "FactorisedSelfAttentionViT", "Mlp", "PatchEmbeddings",
     "PerFrameViT", "PseudoVideoClassifier", "STNClassifier", "SpatialTransformer",

@@ -1,5 +1,6 @@
 """Models built from minivision.layers."""
 from .cnn import VGG, ResNet, STNClassifier, resnet18, resnet50, vgg16
+from .multimodal import CaptionConditionedClassifier
 from .registry import MODEL_NAMES, create_model
 from .video import (
     FactorisedEncoderViT,
@@ -12,6 +13,7 @@ from .vit import PRESETS, ViTConfig, VisionTransformer
 __all__ = [
     "MODEL_NAMES",
     "PRESETS",
+    "CaptionConditionedClassifier",
     "FactorisedEncoderViT",
     "FactorisedSelfAttentionViT",
     "PerFrameViT",
