@@ -151,6 +151,13 @@ def make_student(nb: nbformat.NotebookNode) -> tuple[nbformat.NotebookNode, Stud
     return student, report
 
 
+EXERCISE_SETUP_TAG = "exercise-setup"
+
+
+def _tagged_setup(cell) -> bool:
+    return EXERCISE_SETUP_TAG in cell.get("metadata", {}).get("tags", [])
+
+
 def _heading(cell) -> str:
     if cell.cell_type != "markdown":
         return ""
@@ -163,15 +170,18 @@ def exercises_only(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
     A lesson's setup (the Colab install cell, then imports, seed, device, settings) comes before
     its first ``## `` heading, and its exercises sit under ``## Exercises`` and depend on that
-    setup only. This notebook runs in seconds, so an instructor can grade with it and the tests
-    can prove that the checks pass with the solutions and fail without them.
+    setup only, plus any cheap definition from the lesson's body that carries the cell tag
+    ``exercise-setup`` (a helper function the checks reuse, say). This notebook runs in seconds,
+    so an instructor can grade with it and the tests can prove that the checks pass with the
+    solutions and fail without them.
 
     Args:
         nb: a lesson, either version.
 
     Returns:
-        A new notebook: the code cells before the first ``## `` heading, then every cell from
-        the ``## Exercises`` heading up to the next ``## `` heading.
+        A new notebook: the code cells before the first ``## `` heading, the code cells tagged
+        ``exercise-setup``, then every cell from the ``## Exercises`` heading up to the next
+        ``## `` heading, in the lesson's order.
 
     Raises:
         ValueError: the notebook has no ``## Exercises`` section.
@@ -182,7 +192,8 @@ def exercises_only(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
         if heading:
             seen_heading = True
             in_exercises = heading.lower().startswith("## exercises")
-        if in_exercises or (not seen_heading and cell.cell_type == "code"):
+        setup = cell.cell_type == "code" and (not seen_heading or _tagged_setup(cell))
+        if in_exercises or setup:
             cells.append(copy.deepcopy(cell))
     if not any(_heading(cell).lower().startswith("## exercises") for cell in cells):
         raise ValueError(

@@ -171,6 +171,17 @@ def test_exercises_only_keeps_setup_and_the_exercises_section():
         exercises_only(new_notebook(cells=[new_code_cell("x = 1")]))
 
 
+def test_exercises_only_keeps_body_cells_tagged_exercise_setup():
+    helper = new_code_cell("def helper(): ...", metadata={"tags": ["exercise-setup"]})
+    other_tag = new_code_cell("train()", metadata={"tags": ["slow"]})
+    nb = new_notebook(cells=[
+        new_code_cell("SEED = 0"), new_markdown_cell("## 1. Body"), other_tag, helper,
+        new_markdown_cell("## Exercises"), new_code_cell("# Check: exercise 1"),
+    ])
+    sources = [cell.source for cell in exercises_only(nb).cells]
+    assert sources == ["SEED = 0", "def helper(): ...", "## Exercises", "# Check: exercise 1"]
+
+
 # ------------------------------------------------------------------------------- real lessons
 
 
@@ -203,11 +214,17 @@ def test_student_checks_fail_and_solution_checks_pass(lesson, tmp_path, monkeypa
     for marker in (assignment.BEGIN_SOLUTION, assignment.END_SOLUTION, assignment.BEGIN_HIDDEN):
         assert not any(marker in cell.source for cell in student.cells)
 
+    _, report = make_student(solution)
+    assert report.solutions >= 3, f"{lesson.name}: fewer than three exercises with a solution"
+
     solved = _execute(exercises_only(solution), tmp_path, monkeypatch)
     checks = [cell for cell in solved.cells if cell.source.startswith(CHECK_PREFIX)]
     assert 3 <= len(checks) <= 5, f"{lesson.name}: expected 3-5 check cells, found {len(checks)}"
     failing = [cell.source.splitlines()[0] for cell in solved.cells if _errors(cell)]
     assert not failing, f"with the solutions these cells raised: {failing}"
+    silent = [cell.source.splitlines()[0] for cell in checks
+              if "correct" not in "".join(out.get("text", "") for out in cell.outputs)]
+    assert not silent, f"these checks passed without printing 'correct': {silent}"
 
     unsolved = _execute(exercises_only(student), tmp_path, monkeypatch)
     checks = [cell for cell in unsolved.cells if cell.source.startswith(CHECK_PREFIX)]
