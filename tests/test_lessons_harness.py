@@ -142,6 +142,18 @@ def test_stored_outputs_come_from_a_full_run(path):
 
 @needs_lessons
 @pytest.mark.parametrize("path", LESSONS, ids=[p.stem for p in LESSONS])
+def test_every_figure_shown_is_stored(path):
+    # A notebook executed with MPLBACKEND=Agg runs plt.show() silently and stores no figure:
+    # the site would show the code without its plot.
+    missing = [i for i, cell in enumerate(_code(_read(path)))
+               if "plt.show()" in cell.source
+               and not any("image/png" in out.get("data", {}) for out in cell.outputs)]
+    assert not missing, (f"{path.name}: code cells {missing} call plt.show() but store no image: "
+                         "execute the notebook without MPLBACKEND=Agg (`make lessons`)")
+
+
+@needs_lessons
+@pytest.mark.parametrize("path", LESSONS, ids=[p.stem for p in LESSONS])
 def test_volatile_cells_are_marked_ignore(path):
     for index, cell in enumerate(_code(_read(path))):
         if any(word in cell.source for word in VOLATILE):
