@@ -104,3 +104,22 @@ def test_jigsaw_net_shares_one_backbone_across_tiles():
     torch.testing.assert_close(logits, by_hand)
     with pytest.raises(ValueError, match=r"expected tiles \(B, 9, C, t, t\)"):
         net(torch.randn(2, 8, 3, 8, 8))
+
+
+def test_jitter_keeps_tiles_near_the_centre_of_their_cell():
+    # Doersch et al.: a fixed gap and a small jitter (without jitter: anywhere in the cell)
+    image = torch.arange(3 * 72 * 72, dtype=torch.float32).reshape(3, 72, 72)  # already 72x72
+    generator = torch.Generator().manual_seed(0)
+    seen = set()
+    for _ in range(50):
+        tiles = cut_tiles(image, grid=3, cell=24, tile=14, jitter=2, generator=generator)
+        for index in range(9):
+            row, col = divmod(int(tiles[index, 0, 0, 0].item()), 72)  # top-left pixel
+            dy, dx = row - (index // 3) * 24, col - (index % 3) * 24
+            assert 3 <= dy <= 7 and 3 <= dx <= 7, (index, dy, dx)  # centre 5, +-2
+            seen.add(dx)
+    assert seen == {3, 4, 5, 6, 7}
+    centred = cut_tiles(image, grid=3, cell=24, tile=14, jitter=0)  # no randomness left
+    assert int(centred[4, 0, 0, 0].item()) == (24 + 5) * 72 + 24 + 5
+    with pytest.raises(ValueError, match=r"jitter must be in 0\.\.\(cell - tile\) // 2 = 5"):
+        cut_tiles(image, grid=3, cell=24, tile=14, jitter=6)

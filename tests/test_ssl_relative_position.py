@@ -43,3 +43,17 @@ def test_net_shares_the_backbone_and_checks_shapes():
     torch.testing.assert_close(logits, by_hand)
     with pytest.raises(ValueError, match="same shape"):
         net(centre, torch.randn(5, 3, 9, 9))
+
+
+def test_jitter_keeps_the_gap_between_the_patches():
+    # cell 24, patch 12: the patches sit 6 pixels into their cells, +-1, so two horizontal
+    # neighbours are 12 +- 2 pixels apart (half a patch or more, as in the paper)
+    image = (torch.arange(72)[None, :].float().expand(72, 72))[None]  # value = column
+    task = RelativePatchLocation(cell=24, patch=12, jitter=1, seed=0)
+    gaps = set()
+    for _ in range(100):
+        (centre, neighbour), label = task(image)
+        if POSITIONS[label] == "right":
+            gaps.add(int(neighbour[0, 0, 0] - centre[0, 0, -1]) - 1)  # pixels between them
+    assert gaps and gaps <= {10, 11, 12, 13, 14}, gaps
+    assert len(gaps) > 1

@@ -56,14 +56,18 @@ def pairwise_hamming(permutations: torch.Tensor) -> torch.Tensor:
 
 
 def cut_tiles(image: torch.Tensor, *, grid: int = 3, cell: int = 24, tile: int = 20,
-              generator: torch.Generator | None = None) -> torch.Tensor:
+              jitter: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
     """Resize an image to (grid*cell)^2 and cut a random tile x tile crop from each grid cell.
 
     Args:
         image: (C, H, W) float.
         grid: tiles per side (3 for the 3x3 puzzle).
         cell: side of a grid cell after resizing; tile: side of a tile (<= cell). The difference
-            is the gap and the jitter: offsets are uniform in [0, cell - tile].
+            is the gap and the jitter.
+        jitter: None (Noroozi & Favaro): offsets uniform in [0, cell - tile], anywhere in the cell.
+            An int j (Doersch et al.): the tile is centred in its cell, then moved by up to j
+            pixels each way, so the gap between neighbours stays near cell - tile;
+            0 <= j <= (cell - tile) // 2.
 
     Returns:
         (grid*grid, C, tile, tile), in reading order (row by row).
@@ -72,10 +76,15 @@ def cut_tiles(image: torch.Tensor, *, grid: int = 3, cell: int = 24, tile: int =
         raise ValueError(f"expected one image (C, H, W), got shape {tuple(image.shape)}.")
     if not 1 <= tile <= cell:
         raise ValueError(f"tile must be in 1..cell ({cell}), got {tile}.")
+    centre = (cell - tile) // 2
+    if jitter is not None and not 0 <= jitter <= centre:
+        raise ValueError(f"jitter must be in 0..(cell - tile) // 2 = {centre}, got {jitter}; "
+                         "use a larger cell or a smaller tile.")
     side = grid * cell
     resized = F.interpolate(image[None], size=(side, side), mode="bilinear", align_corners=False,
                             antialias=True)[0]  # (C, side, side)
-    offsets = torch.randint(0, cell - tile + 1, (grid * grid, 2), generator=generator)
+    low, high = (0, cell - tile) if jitter is None else (centre - jitter, centre + jitter)
+    offsets = torch.randint(low, high + 1, (grid * grid, 2), generator=generator)  # (9, 2)
     tiles = []
     for index, (dy, dx) in enumerate(offsets.tolist()):
         top, left = (index // grid) * cell + dy, (index % grid) * cell + dx

@@ -26,15 +26,19 @@ class RelativePatchLocation:
     Args:
         cell: side of a grid cell after resizing the image to 3*cell; patch: side of each patch
             (<= cell; the difference is the gap and the jitter).
+        jitter: None: each patch anywhere in its cell; an int j: centred in its cell and moved by
+            up to j pixels each way (the paper: a gap of half a patch, a jitter of up to 7 of
+            96 pixels). See :func:`~minivision.ssl.cut_tiles`.
         seed: seeds the transform's own generator (None: torch's global one).
     """
 
-    def __init__(self, *, cell: int = 24, patch: int = 20, seed: int | None = None):
-        self.cell, self.patch = cell, patch
+    def __init__(self, *, cell: int = 24, patch: int = 20, jitter: int | None = None,
+                 seed: int | None = None):
+        self.cell, self.patch, self.jitter = cell, patch, jitter
         self.generator = None if seed is None else torch.Generator().manual_seed(seed)
 
     def __call__(self, image: torch.Tensor):
-        tiles = cut_tiles(image, grid=3, cell=self.cell, tile=self.patch,
+        tiles = cut_tiles(image, grid=3, cell=self.cell, tile=self.patch, jitter=self.jitter,
                           generator=self.generator)  # (9, C, p, p)
         label = int(torch.randint(len(NEIGHBOURS), (1,), generator=self.generator))
         return (tiles[4], tiles[NEIGHBOURS[label]]), label
