@@ -30,6 +30,7 @@ LESSONS = "lessons"
 BADGE_REMOTE = "https://colab.research.google.com/assets/colab-badge.svg"
 BADGE_LOCAL = "assets/colab-badge.svg"
 MATHJAX_DEST = "assets/mathjax"
+_UNSHIPPED_FONT_MACROS = ("\\mathbb", "\\mathcal", "\\mathscr", "\\mathfrak")
 DOWNLOAD = (
     '<a href="{name}" download class="md-content__button md-icon" title="Download {name}">'
     '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24">'
@@ -95,11 +96,13 @@ def on_page_content(html, page, config, files):
         # Material shows its page actions, top right
         name = Path(page.file.src_uri).name
         html = DOWNLOAD.format(name=name) + html
-    if "\\mathbb" in html:
-        # with the STIX-Web set we ship, MathJax still requests its TeX AMS font for \mathbb,
-        # which is not shipped: the page logs a 404 (seen in the browser test)
-        log.warning("%s uses \\mathbb, whose font the site does not ship: write \\mathbf{R} "
-                    "instead of \\mathbb{R}", page.file.src_uri)
+    for macro in _UNSHIPPED_FONT_MACROS:
+        if macro in html:
+            # with the STIX-Web set we ship, MathJax still requests its TeX fonts for these
+            # alphabets (AMS for \mathbb, Script for \mathcal), which are not shipped: the page
+            # logs a 404 (seen in the browser test)
+            log.warning("%s uses %s, whose font the site does not ship: write plain letters or "
+                        "\\mathbf / \\mathrm instead", page.file.src_uri, macro)
     for url in _EXTERNAL_SRC.findall(html):
         log.warning(
             "%s loads %s from outside the site: serve the file from docs/assets/ instead "
