@@ -30,7 +30,7 @@ LESSONS = "lessons"
 BADGE_REMOTE = "https://colab.research.google.com/assets/colab-badge.svg"
 BADGE_LOCAL = "assets/colab-badge.svg"
 MATHJAX_DEST = "assets/mathjax"
-_UNSHIPPED_FONT_MACROS = ("\\mathbb", "\\mathcal", "\\mathscr", "\\mathfrak")
+_UNSHIPPED_FONT_MACROS = ("\\mathbb", "\\mathcal")  # the two seen to request a TeX font
 DOWNLOAD = (
     '<a href="{name}" download class="md-content__button md-icon" title="Download {name}">'
     '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24">'
