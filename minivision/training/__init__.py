@@ -16,12 +16,12 @@ from .metrics import topk_accuracy
 from .optim import build_optimizer, param_groups_weight_decay
 from .schedule import build_scheduler, warmup_cosine
 from .trainer import evaluate, fit
-from .utils import count_parameters, pick_device, seed_everything, unwrap_model
+from .utils import count_parameters, pick_amp, pick_device, seed_everything, unwrap_model
 
 __all__ = [
     "CheckpointError", "History", "ProbeResult", "TrainConfig", "apply_finetune_strategy",
     "build_optimizer", "build_scheduler", "classification_loss", "classifier_head",
     "count_parameters", "evaluate", "extract_features", "fit", "linear_probe", "load_checkpoint",
-    "param_groups_lrd", "param_groups_weight_decay", "pick_device", "plot_history",
+    "param_groups_lrd", "param_groups_weight_decay", "pick_amp", "pick_device", "plot_history",
     "save_checkpoint", "seed_everything", "topk_accuracy", "unwrap_model", "warmup_cosine",
 ]

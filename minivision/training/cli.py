@@ -65,7 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-lr", type=float, default=t.min_lr)
     p.add_argument("--loss", default=t.loss, choices=("ce", "bce"))
     p.add_argument("--label-smoothing", type=float, default=t.label_smoothing)
-    p.add_argument("--amp", default="none", choices=("none", "bf16", "fp16"))
+    p.add_argument("--amp", default="auto", choices=("auto", "none", "bf16", "fp16"),
+                   help="auto: bf16 on GPUs with compute capability >= 8, fp16 on older "
+                        "GPUs (T4, V100), none on CPU and MPS")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument("--grad-clip", type=float, default=t.grad_clip)
     p.add_argument("--device", default=None, choices=("cuda", "mps", "cpu"))

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, fields, replace
 
 OPTIMIZERS = ("adamw", "sgd")
 LOSSES = ("ce", "bce")
-AMP_DTYPES = (None, "bf16", "fp16")
+AMP_DTYPES = ("auto", None, "bf16", "fp16")
 DEVICES = (None, "cuda", "mps", "cpu")
 
 
@@ -30,7 +30,7 @@ class TrainConfig:
     min_lr: float = 1e-5
     loss: str = "ce"  # "ce" | "bce"
     label_smoothing: float = 0.0
-    amp: str | None = None  # None | "bf16" | "fp16" (fp16 uses a GradScaler; CUDA only)
+    amp: str | None = "auto"  # "auto" (pick_amp: bf16 / fp16 / None by device) | None | "bf16" | "fp16"
     compile: bool = False  # torch.compile the model
     channels_last: bool | None = None  # None: True for CNNs on CUDA
     grad_clip: float | None = None  # max global gradient norm

@@ -24,7 +24,7 @@ from .losses import classification_loss
 from .metrics import topk_correct
 from .optim import build_optimizer, param_groups_weight_decay
 from .schedule import build_scheduler
-from .utils import cpu_has_native_bf16, pick_device, seed_everything, tqdm
+from .utils import cpu_has_native_bf16, pick_amp, pick_device, seed_everything, tqdm
 
 
 def fit(model: nn.Module, train_loader: DataLoader, *, test_loader: DataLoader | None = None,
@@ -83,7 +83,7 @@ def fit(model: nn.Module, train_loader: DataLoader, *, test_loader: DataLoader |
         scheduler = build_scheduler(optimizer, warmup_steps=warmup_steps, total_steps=total_steps,
                                     min_ratio=config.min_lr / config.lr)
         # fp16 needs loss scaling against underflowing gradients; bf16 has float32's range
-        scaler = torch.amp.GradScaler(device.type, enabled=config.amp == "fp16")
+        scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
         history = History()
         pos = {"epoch": 0, "batch": 0, "step": 0, "sums": _zero_sums(device)}
         if config.resume:
@@ -199,7 +199,7 @@ def fit(model: nn.Module, train_loader: DataLoader, *, test_loader: DataLoader |
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loader: DataLoader, *, device=None, amp: str | None = None,
+def evaluate(model: nn.Module, loader: DataLoader, *, device=None, amp: str | None = "auto",
              loss: str = "ce") -> dict:
     """Loss (without label smoothing), top-1 and top-5 accuracy over a whole loader.
 
@@ -207,7 +207,8 @@ def evaluate(model: nn.Module, loader: DataLoader, *, device=None, amp: str | No
         model: images (B, C, H, W) -> logits (B, K).
         loader: yields (images, targets); targets as indices (B,) or soft (B, K).
         device: where to run; default: the device of the model's parameters.
-        amp: None, "bf16" or "fp16": autocast for the forward pass.
+        amp: "auto" (:func:`pick_amp` for the device), None, "bf16" or "fp16": autocast for
+            the forward pass.
         loss: "ce" or "bce", as in training.
 
     Under torchrun with a sharded loader, the sums are added over all processes first.
@@ -303,20 +304,28 @@ def _zero_sums(device) -> dict:
 
 
 def _amp_dtype(amp: str | None, device: torch.device, warn: bool = True):
+    """The autocast dtype for a precision setting ("auto" asks :func:`pick_amp`)."""
+    if amp == "auto":
+        amp = pick_amp(device)
     if amp is None or amp == "none":
         return None
     if amp == "fp16":
         if device.type != "cuda":
             raise ValueError(f"amp='fp16' needs a CUDA GPU (it uses a GradScaler); the device is "
-                             f"{device.type}. Use amp='bf16' or amp=None.")
+                             f"{device.type}. Use amp='auto' (no autocast here) or amp=None.")
         return torch.float16
     if amp == "bf16":
         if warn and device.type == "cpu" and not cpu_has_native_bf16():
             warnings.warn("amp='bf16' on a CPU without native bfloat16 (AVX512-BF16/AMX): matrix "
                           "products can be hundreds of times slower than float32. Use amp=None "
                           "on this CPU.", stacklevel=3)
+        if warn and device.type == "cuda" and pick_amp(device) == "fp16":
+            name = torch.cuda.get_device_name(device)
+            warnings.warn(f"amp='bf16' on {name}, which has no bfloat16 tensor cores (compute "
+                          f"capability < 8): the faster choice here is amp='fp16' (or 'auto').",
+                          stacklevel=3)
         return torch.bfloat16
-    raise ValueError(f"amp must be None, 'bf16' or 'fp16', got {amp!r}.")
+    raise ValueError(f"amp must be 'auto', None, 'bf16' or 'fp16', got {amp!r}.")
 
 
 def _is_cnn(model: nn.Module) -> bool:
