@@ -6,7 +6,8 @@ import sys
 
 COMMANDS = {
     "train": ("minivision.training.cli", "train a model (see `minivision train --help`)"),
-    "assignment": ("minivision.assignment", "write the student version of lessons"),
+    "assignment": ("minivision.assignment",
+                   "write the student version of lessons, or lay them out for nbgrader"),
 }
 
 
@@ -23,7 +24,16 @@ def main(argv: list[str] | None = None) -> int:
     import importlib
 
     module = importlib.import_module(COMMANDS[argv[0]][0])
-    return module.main(argv[1:]) or 0
+    if argv[0] != "assignment":
+        return module.main(argv[1:]) or 0
+    try:
+        return module.main(argv[1:]) or 0
+    except Exception as err:  # a file that is JSON but not a notebook fails deep in nbformat
+        files = [a for a in argv[1:] if a.endswith(".ipynb")] or argv[1:]
+        print(f"minivision assignment: error: cannot process {', '.join(files)}: "
+              f"{type(err).__name__}: {err}. Is each file a Jupyter notebook (.ipynb, nbformat 4)?",
+              file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -290,3 +290,14 @@ def test_on_epoch_end_sees_each_record_and_the_plain_model():
     assert [epoch for epoch, _, _ in seen] == [1, 2]
     assert {name for _, name, _ in seen} == {"VisionTransformer"}
     assert history[-1]["head_norm"] == model.head.weight.norm().item()
+
+
+def test_a_fresh_run_never_leaves_an_older_runs_prev_beside_its_last(tmp_path):
+    loader = DataLoader(tiny_data(n=16), batch_size=8)
+    fit(tiny_vit(), loader, epochs=2, out=tmp_path, progress=False, seed=1)  # prev.pt: run 1's
+    with pytest.warns(UserWarning, match=r"holds the checkpoints of an earlier run \(last.pt, "
+                                         r"prev.pt\).*pass resume=True"):
+        fit(tiny_vit(), loader, epochs=1, out=tmp_path, progress=False, seed=2)
+    assert load_checkpoint(tmp_path / "last.pt")["identity"]["seed"] == 2
+    assert not (tmp_path / "prev.pt").exists()  # not run 1's, mixed in with run 2's
+    assert not (tmp_path / ".lock").exists()  # released and removed at the end

@@ -1,5 +1,7 @@
-"""Data: the built-in datasets, CIFAR-10/100 and EuroSAT by name, transforms, samplers and loaders."""
+"""Data: the built-in datasets, CIFAR-10/100 and EuroSAT by name, transforms, samplers and loaders
+(on the host, or on the device: ``device_loader``)."""
 
+from .batch_augment import BatchAugment
 from .builtin import MOTION_CLASSES, SHAPE_CLASSES, BuiltinMotionClips, BuiltinShapes
 from .datasets import (
     DATASETS,
@@ -12,6 +14,7 @@ from .datasets import (
     get_dataset,
     targets_of,
 )
+from .device import DeviceLoader, device_loader, in_memory_uint8, to_uint8
 from .memory import InMemoryDataset, in_memory
 from .samplers import SameClassBatchSampler, make_loader
 from .transforms import MixCollate, cutmix_mixup_collate, default_transforms
@@ -20,10 +23,12 @@ __all__ = [
     "DATASETS",
     "MOTION_CLASSES",
     "SHAPE_CLASSES",
+    "BatchAugment",
     "BuiltinMotionClips",
     "BuiltinShapes",
     "DatasetInfo",
     "DatasetNotFoundError",
+    "DeviceLoader",
     "InMemoryDataset",
     "LabeledSubset",
     "MixCollate",
@@ -33,8 +38,11 @@ __all__ = [
     "data_root",
     "dataset_info",
     "default_transforms",
+    "device_loader",
     "get_dataset",
     "in_memory",
+    "in_memory_uint8",
     "make_loader",
     "targets_of",
+    "to_uint8",
 ]

@@ -65,6 +65,7 @@ class Attention(nn.Module):
             (B, N, D); with ``return_attn=True`` the pair ``(x, attn)`` where ``attn`` is
             (B, h, N, N), each row a probability distribution over the N keys (before dropout).
         """
+        _check_tokens(x, self.qkv.in_features)
         B, N, D = x.shape
         qkv = self.qkv(x)  # (B, N, 3D)
         qkv = qkv.reshape(B, N, 3, self.num_heads, self.head_dim)  # (B, N, 3, h, d)
@@ -85,6 +86,18 @@ class Attention(nn.Module):
         if return_attn:
             return x, attn
         return x
+
+
+def _check_tokens(x: torch.Tensor, embed_dim: int) -> None:
+    """A ValueError naming the fix unless ``x`` is (B, N, embed_dim)."""
+    if x.ndim == 3 and x.shape[-1] == embed_dim:
+        return
+    hint = {2: "for one sequence of tokens use x.unsqueeze(0)",
+            4: "images (B, C, H, W) become tokens through PatchEmbeddings first"}.get(x.ndim, "")
+    if x.ndim == 3:
+        hint = f"build Attention(embed_dim={x.shape[-1]}, ...) or project the tokens to {embed_dim}"
+    raise ValueError(f"Attention expects tokens of shape (B, N, D={embed_dim}), got a tensor of "
+                     f"shape {tuple(x.shape)}" + (f"; {hint}." if hint else "."))
 
 
 def scaled_dot_product_attention(q, k, v, scale: float, attn_drop: nn.Module | None = None):

@@ -11,12 +11,14 @@
 - :class:`STNClassifier`: a small CNN with a :class:`SpatialTransformer` in front (lesson 02).
 
 All convs get Kaiming-normal init (He et al. 2015, for ReLU networks), batch norms start at the
-identity.
+identity. Every model checks its images' rank and dtype; ``model.check_finite = True`` (debug
+mode) also checks them for NaN and infinite values.
 """
 import torch
 from torch import nn
 
 from ..layers.stn import SpatialTransformer
+from .checks import check_finite, check_image_dtype
 
 
 def _conv_bn(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1) -> list:
@@ -86,6 +88,8 @@ class ResNet(nn.Module):
 
     def __init__(self, block, layers, *, num_classes: int = 10, in_channels: int = 3):
         super().__init__()
+        _check_sizes(num_classes=num_classes, in_channels=in_channels)
+        self.check_finite = False
         self.conv1, self.bn1 = _conv_bn(in_channels, 64, 3)  # CIFAR stem: 3x3, stride 1, no pool
         self.relu = nn.ReLU(inplace=True)
         stages, width = [], 64
@@ -103,6 +107,7 @@ class ResNet(nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, 32, 32) images -> (B, 512 * expansion, 4, 4) feature maps."""
+        _check_input(self, x, self.conv1.weight)
         x = self.relu(self.bn1(self.conv1(x)))  # (B, 64, 32, 32)
         x = self.layer1(x)  # (B, 64 e, 32, 32)
         x = self.layer2(x)  # (B, 128 e, 16, 16)
@@ -154,6 +159,8 @@ class VGG(nn.Module):
         dropout: float = 0.5,
     ):
         super().__init__()
+        _check_sizes(num_classes=num_classes, in_channels=in_channels)
+        self.check_finite = False
         modules, width = [], in_channels
         for item in layers:
             if item == "M":
@@ -178,6 +185,7 @@ class VGG(nn.Module):
         Returns:
             logits, (B, num_classes).
         """
+        _check_input(self, x, self.features[0].weight)
         x = self.features(x)  # (B, 512, H/32, W/32)
         x = self.avgpool(x).flatten(1)  # (B, 512)
         return self.classifier(x)  # (B, num_classes)
@@ -200,6 +208,8 @@ class STNClassifier(nn.Module):
     def __init__(self, num_classes: int = 10, *, use_stn: bool = True, in_channels: int = 3,
                  image_size: int = 32, dropout: float = 0.5):
         super().__init__()
+        _check_sizes(num_classes=num_classes, in_channels=in_channels, image_size=image_size)
+        self.check_finite = False
         if image_size % 8:
             raise ValueError(
                 f"image_size must be divisible by 8 (three 2x2 poolings), got {image_size}."
@@ -237,9 +247,26 @@ class STNClassifier(nn.Module):
                 f"expected images (B, {self.in_channels}, {self.image_size}, {self.image_size}), "
                 f"got {tuple(x.shape)}; resize them or build the model with other sizes."
             )
+        _check_input(self, x, self.features[0].weight)
         x = self.stn(x)  # (B, C, H, W): straightened by the STN (or unchanged)
         x = self.features(x).flatten(1)  # (B, 128 * H/8 * W/8)
         return self.classifier(x)  # (B, num_classes)
+
+
+def _check_sizes(**sizes) -> None:
+    for name, value in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+
+
+def _check_input(model: nn.Module, x: torch.Tensor, weight: torch.Tensor) -> None:
+    """Images (B, C, H, W) of the weights' dtype (and finite, in debug mode), or a ValueError."""
+    if x.dim() != 4 or x.shape[1] != weight.shape[1]:
+        raise ValueError(f"expected images (B, {weight.shape[1]}, H, W), got a tensor of shape "
+                         f"{tuple(x.shape)}; for one image use x.unsqueeze(0).")
+    check_image_dtype(x, weight)
+    if model.check_finite:
+        check_finite(x)
 
 
 def _kaiming_init(module: nn.Module):

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from ..layers import Embeddings, Encoder, EncoderOutput
+from .checks import check_finite, check_image_dtype
 
 # Named sizes. CIFAR-sized models use patch 4 on 32x32 images (8x8 = 64 patches); the 224-pixel
 # ones are the ViT paper's Table 1 (Ti and S from DeiT).
@@ -57,9 +58,22 @@ class ViTConfig:
     def __post_init__(self):
         if self.pool not in ("cls", "mean"):
             raise ValueError(f"pool must be 'cls' or 'mean', got {self.pool!r}.")
-        for name in ("image_size", "patch_size", "in_channels", "embed_dim", "depth", "num_heads"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}.")
+        for name in ("image_size", "patch_size", "in_channels", "embed_dim", "depth", "num_heads",
+                     "num_classes"):
+            value, least = getattr(self, name), 0 if name == "num_classes" else 1
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                kind = "an integer >= 0 (0: no head, features only)" if least == 0 \
+                    else "a positive integer"
+                raise ValueError(f"{name} must be {kind}, got {value!r}.")
+        if not 0 < self.mlp_ratio < float("inf"):
+            raise ValueError(f"mlp_ratio must be a positive number (the MLP is mlp_ratio * "
+                             f"embed_dim wide), got {self.mlp_ratio!r}; ViT uses 4.0.")
+        for name in ("dropout", "attn_dropout", "drop_path_rate"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} is a probability in [0, 1), got {getattr(self, name)!r}.")
+        if not 0 < self.norm_eps < 1:
+            raise ValueError(f"norm_eps must be a small positive number, got {self.norm_eps!r}; "
+                             "e.g. 1e-6.")
 
     @classmethod
     def from_preset(cls, name: str, **overrides) -> "ViTConfig":
@@ -69,6 +83,11 @@ class ViTConfig:
         return cls(**{**PRESETS[name], **overrides})
 
     def replace(self, **changes) -> "ViTConfig":
+        """A copy with some fields changed (checked again); unknown names raise a ValueError."""
+        unknown = sorted(set(changes) - set(asdict(self)))
+        if unknown:
+            raise ValueError(f"unknown ViTConfig field(s) {unknown}; the fields are "
+                             f"{sorted(asdict(self))}.")
         return replace(self, **changes)
 
     def to_dict(self) -> dict:
@@ -81,6 +100,9 @@ class VisionTransformer(nn.Module):
     Args:
         config: a :class:`ViTConfig`; keyword arguments override its fields, and with no config
             they build one: ``VisionTransformer(embed_dim=64, depth=2, num_heads=2)``.
+
+    Set ``model.check_finite = True`` (debug mode) to have every forward pass check its images for
+    NaN and infinite values, naming them; the dtype and shape are always checked.
     """
 
     def __init__(self, config: ViTConfig | None = None, **overrides):
@@ -109,6 +131,7 @@ class VisionTransformer(nn.Module):
             fused=config.fused_attn,
         )
         self.head = _make_head(config.embed_dim, config.num_classes)
+        self.check_finite = False
         self.init_weights()
 
     def init_weights(self):
@@ -134,8 +157,20 @@ class VisionTransformer(nn.Module):
         Returns:
             tokens after the final LayerNorm, (B, N, D); an :class:`EncoderOutput` if a flag is set.
         """
+        self._check_input(x)
         x = self.embeddings(x)  # (B, N, D)
         return self.encoder(x, output_hidden_states=output_hidden_states, return_attn=return_attn)
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        """A ValueError naming the fix for integer or float64 images, a non-square image into a
+        ``dynamic_size`` model, and (with ``check_finite``) NaN or infinite pixels."""
+        check_image_dtype(x, self.embeddings.patch_embed.proj.weight)
+        if self.config.dynamic_size and x.ndim == 4 and x.shape[-2] != x.shape[-1]:
+            raise ValueError(f"a dynamic_size ViT takes square images only, got "
+                             f"{x.shape[-2]}x{x.shape[-1]}: crop or resize them to a square "
+                             f"(e.g. torchvision's CenterCrop({min(x.shape[-2:])})).")
+        if self.check_finite:
+            check_finite(x)
 
     def pool(self, x: torch.Tensor) -> torch.Tensor:
         """(B, N, D) tokens -> (B, D): the [CLS] token, or the mean of the patch tokens."""
@@ -160,7 +195,7 @@ class VisionTransformer(nn.Module):
 
     def reset_classifier(self, num_classes: int):
         """Replace the head with a fresh one for ``num_classes`` classes (0: no head)."""
-        self.config = self.config.replace(num_classes=num_classes)
+        self.config = ViTConfig(**{**self.config.to_dict(), "num_classes": num_classes})  # checked
         self.head = _make_head(self.config.embed_dim, num_classes)
         if num_classes > 0:
             nn.init.trunc_normal_(self.head.weight, std=0.02)

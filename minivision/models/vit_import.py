@@ -311,6 +311,17 @@ def load_hf(source, *, image_size: int | None = None, num_classes: int | None = 
         raise ValueError(f"expected a transformers ViTModel or ViTForImageClassification, a directory or a hub "
                          f"name, got {type(source).__name__}.")
     c = {**_HF_DEFAULTS, **hf_config}
+    where = c.pop("_source_file", "the model's config")
+    try:
+        config, classifier = _hf_vit_config(c, state_dict)
+    except (ValueError, TypeError, KeyError, ZeroDivisionError) as e:
+        raise ValueError(f"{where} does not describe a ViT this library can build: {e}") from e
+    state_dict = convert_state_dict(state_dict, config, source="hf")
+    return _build_model(config, state_dict, image_size, num_classes, config_overrides)
+
+
+def _hf_vit_config(c: dict, state_dict: dict) -> tuple[ViTConfig, torch.Tensor | None]:
+    """transformers' config.json settings -> our ViTConfig (and the classifier weight, if any)."""
     _reject("HF", {
         f"model_type={c['model_type']!r} (only 'vit'; DeiT and others add tokens)": c["model_type"] != "vit",
         f"hidden_act={c['hidden_act']!r} (only the exact 'gelu')": c["hidden_act"] != "gelu",
@@ -324,8 +335,7 @@ def load_hf(source, *, image_size: int | None = None, num_classes: int | None = 
         mlp_ratio=c["intermediate_size"] / c["hidden_size"], qkv_bias=c["qkv_bias"],
         norm_eps=c["layer_norm_eps"],  # HF: 1e-12
     )
-    state_dict = convert_state_dict(state_dict, config, source="hf")
-    return _build_model(config, state_dict, image_size, num_classes, config_overrides)
+    return config, classifier
 
 
 _HF_DEFAULTS = dict(model_type="vit", hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
@@ -354,16 +364,29 @@ def _read_hf_checkpoint(name: str) -> tuple[dict, dict]:
     if not os.path.exists(os.path.join(name, "config.json")) or not (safetensors_files or bin_files):
         raise ValueError(f"{name} should hold config.json and model.safetensors (or pytorch_model.bin) as written "
                          f"by save_pretrained; it holds {sorted(os.listdir(name))}.")
-    with open(os.path.join(name, "config.json")) as f:
-        hf_config = json.load(f)
+    config_file = os.path.join(name, "config.json")
+    try:
+        with open(config_file) as f:
+            hf_config = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{config_file} is not valid JSON ({e}); write it again with "
+                         f"save_pretrained, or restore it from the hub.") from e
+    if not isinstance(hf_config, dict):
+        raise ValueError(f"{config_file} should hold a JSON object of ViT settings (hidden_size, "
+                         f"...), got a {type(hf_config).__name__}.")
     state_dict = {}
     for file in safetensors_files or bin_files:  # one file, or the shards of a large model
-        if file.endswith(".safetensors"):
-            from safetensors.torch import load_file
+        try:
+            if file.endswith(".safetensors"):
+                from safetensors.torch import load_file
 
-            state_dict.update(load_file(file))
-        else:
-            state_dict.update(torch.load(file, map_location="cpu", weights_only=True))
+                state_dict.update(load_file(file))
+            else:
+                state_dict.update(torch.load(file, map_location="cpu", weights_only=True))
+        except Exception as e:  # safetensors raises its own SafetensorError on a cut file
+            raise ValueError(f"{file} cannot be read: it is truncated or corrupt "
+                             f"({type(e).__name__}: {e}). Download or save it again.") from e
+    hf_config["_source_file"] = config_file  # for the error messages of load_hf
     return hf_config, state_dict
 
 

@@ -5,19 +5,26 @@
     torchrun --nproc_per_node=4 -m minivision.training.cli --dataset cifar100 --epochs 100
 
 It writes to --out: metrics.json (the History), history.png, config.json, last.pt and prev.pt;
-``--resume`` continues from out/last.pt. The knobs are those of a classic ``main.py``; argparse
-fills two dataclasses, :class:`RunArgs` (model, data, output) and :class:`TrainConfig`
-(the optimisation).
+``--resume`` continues from out/last.pt (or prev.pt if last.pt is damaged). The knobs are those of
+a classic ``main.py``; argparse fills two dataclasses, :class:`RunArgs` (model, data, output) and
+:class:`TrainConfig` (the optimisation). Every mistake the command can see before training (a bad
+value, a missing GPU, an output folder it cannot write) is one ``error:`` line and exit code 2,
+printed before anything is written; Ctrl-C and ``kill`` save the last step and exit with 130 / 143.
 """
 import argparse
+import contextlib
 import json
 import os
 import sys
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .checkpoint import CheckpointError
-from .config import TrainConfig
+from .checkpoint import CheckpointError, atomic_write_text
+from .config import ConfigError, TrainConfig
+from .interrupts import GracefulInterrupts, Interrupted
+from .runlock import RunLock, RunLockedError
+from .utils import seed_everything
 
 DATASET_NAMES = ("builtin", "builtin_distorted", "cifar10", "cifar100", "eurosat")
 AUGMENTATIONS = ("none", "standard", "cutmix", "mixup")
@@ -33,6 +40,7 @@ class RunArgs:
     batch_size: int = 128
     augmentation: str = "standard"
     num_workers: int = 0
+    data_on_device: bool | None = None  # None: on for CUDA (minivision.data.device_loader)
     train_samples: int | None = None  # None: the whole split (built-in: 10,000 / 2,000)
     test_samples: int | None = None
     out: str | None = None  # None: runs/<model>-<dataset>
@@ -53,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--augmentation", default=d.augmentation, choices=AUGMENTATIONS)
     p.add_argument("--num-workers", type=int, default=d.num_workers)
+    p.add_argument("--data-on-device", action=argparse.BooleanOptionalAction,
+                   default=d.data_on_device, help="keep the images on the GPU as uint8 and "
+                   "augment there (default: on for CUDA, off elsewhere)")
     p.add_argument("--train-samples", type=int, default=d.train_samples, help="subset size")
     p.add_argument("--test-samples", type=int, default=d.test_samples, help="subset size")
     p.add_argument("--out", default=d.out, help="output folder (default runs/<model>-<dataset>)")
@@ -75,7 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint-every", type=int, default=None, help="also save every N steps")
     p.add_argument("--max-steps", type=int, default=None, help="stop after N steps (quick runs)")
     p.add_argument("--resume", nargs="?", const=True, default=None,
-                   help="continue from PATH, or from <out>/last.pt without a PATH")
+                   help="continue from PATH, or from <out>/last.pt (else prev.pt) without a PATH")
+    p.add_argument("--resume-anyway", action="store_true",
+                   help="resume even if --batch-size, --dataset, --seed ... differ from the "
+                        "checkpoint's")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
 
@@ -93,83 +107,136 @@ def parse_args(argv) -> tuple[RunArgs, TrainConfig]:
             raise ValueError(f"{flag} must be at least 1, got {getattr(run, name)}.")
     if isinstance(ns.resume, str) and not Path(ns.resume).is_file():
         raise ValueError(f"--resume {ns.resume}: no such checkpoint file.")
-    if ns.resume is True and not (Path(run.out) / "last.pt").is_file():
-        raise ValueError(f"--resume without a path reads {Path(run.out) / 'last.pt'}, which does "
-                         "not exist; pass the checkpoint's path or the run's --out.")
-    config = TrainConfig(
-        epochs=ns.epochs, optimizer=ns.optimizer, lr=ns.lr, weight_decay=ns.weight_decay,
-        momentum=ns.momentum, warmup_epochs=ns.warmup_epochs, min_lr=ns.min_lr, loss=ns.loss,
-        label_smoothing=ns.label_smoothing, amp=None if ns.amp == "none" else ns.amp,
-        compile=ns.compile, grad_clip=ns.grad_clip, device=ns.device, seed=ns.seed, out=run.out,
-        checkpoint_every=ns.checkpoint_every, resume=ns.resume, progress=not ns.no_progress,
-        max_steps=ns.max_steps,
-    )
+    out = Path(run.out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file, not a folder; choose a folder (it is created).")
+    if ns.resume is True and not any((out / name).is_file() for name in ("last.pt", "prev.pt")):
+        raise ValueError(f"--resume without a path reads {out / 'last.pt'} (or prev.pt), which "
+                         "do not exist; pass the checkpoint's path or the run's --out.")
+    try:
+        config = TrainConfig(
+            epochs=ns.epochs, optimizer=ns.optimizer, lr=ns.lr, weight_decay=ns.weight_decay,
+            momentum=ns.momentum, warmup_epochs=ns.warmup_epochs, min_lr=ns.min_lr, loss=ns.loss,
+            label_smoothing=ns.label_smoothing, amp=None if ns.amp == "none" else ns.amp,
+            compile=ns.compile, grad_clip=ns.grad_clip, device=ns.device, seed=ns.seed,
+            out=run.out, checkpoint_every=ns.checkpoint_every, resume=ns.resume,
+            resume_anyway=ns.resume_anyway, progress=not ns.no_progress, max_steps=ns.max_steps,
+        )
+    except ConfigError as err:  # name the flag, not the dataclass field
+        raise ValueError(f"--{err.field.replace('_', '-')}: {err}") from err
+    check_hardware(config)
     return run, config
+
+
+def check_hardware(config: TrainConfig) -> None:
+    """A ValueError now, before any file is written, if --device or --amp asks for what is not
+    here."""
+    from .trainer import _amp_dtype
+    from .utils import pick_device
+
+    device = pick_device(config.device)
+    with warnings.catch_warnings():  # the slow-bf16 warning comes again from fit
+        warnings.simplefilter("ignore")
+        _amp_dtype(config.amp, device)
 
 
 def build_run(run: RunArgs, config: TrainConfig):
     """The model and the two loaders named by ``run``."""
-    from ..data import (cutmix_mixup_collate, dataset_info, default_transforms, get_dataset,
-                        make_loader)
+    from ..data import (cutmix_mixup_collate, dataset_info, default_transforms, device_loader,
+                        get_dataset, make_loader, to_uint8)
     from ..models.registry import MODEL_NAMES, create_model
+    from .utils import pick_device
 
     if run.model not in MODEL_NAMES:
         raise ValueError(f"unknown model {run.model!r}; choose one of: {', '.join(MODEL_NAMES)}.")
     info = dataset_info(run.dataset)
     basic = "none" if run.augmentation == "none" else "standard"
+    mix = run.augmentation if run.augmentation in ("cutmix", "mixup") else None
+    on_device = run.data_on_device
+    if on_device is None:  # on a GPU, per-image transforms on the host would set the pace
+        on_device = pick_device(config.device).type == "cuda"
     train_transform = default_transforms(run.dataset, train=True, augmentation=basic)
+    test_transform = default_transforms(run.dataset, train=False)
+    if on_device:  # keep uint8 images: device_loader augments and normalises on the device
+        train_transform = test_transform = to_uint8
     train_set = get_dataset(run.dataset, train=True, root=run.data_root,
                             num_samples=run.train_samples, transform=train_transform)
     test_set = get_dataset(run.dataset, train=False, root=run.data_root,
-                           num_samples=run.test_samples,
-                           transform=default_transforms(run.dataset, train=False))
-    collate = None
-    if run.augmentation in ("cutmix", "mixup"):
-        collate = cutmix_mixup_collate(run.augmentation, info.num_classes)
-    train_loader = make_loader(train_set, run.batch_size, train=True, num_workers=run.num_workers,
-                               seed=config.seed, collate_fn=collate)
-    test_loader = make_loader(test_set, run.batch_size, train=False, num_workers=run.num_workers)
+                           num_samples=run.test_samples, transform=test_transform)
+    if on_device:
+        device = None if config.device in (None, "cuda") else config.device
+        train_loader = device_loader(train_set, run.dataset, run.batch_size, train=True,
+                                     device=device, augmentation=basic, mix=mix,
+                                     seed=config.seed, num_workers=run.num_workers)
+        test_loader = device_loader(test_set, run.dataset, run.batch_size, train=False,
+                                    device=device, num_workers=run.num_workers)
+    else:
+        collate = cutmix_mixup_collate(mix, info.num_classes) if mix is not None else None
+        train_loader = make_loader(train_set, run.batch_size, train=True,
+                                   num_workers=run.num_workers, seed=config.seed,
+                                   collate_fn=collate)
+        test_loader = make_loader(test_set, run.batch_size, train=False,
+                                  num_workers=run.num_workers)
     model = create_model(run.model, num_classes=info.num_classes, image_size=info.image_size,
                          in_channels=info.in_channels)
     return model, train_loader, test_loader
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run ``minivision train``; returns the exit code (2 for a user error, with its message)."""
+    """Run ``minivision train``; returns the exit code: 0, 2 for a user error (one line on
+    stderr), 1 if the loss diverged, 128 + the signal's number if interrupted (after saving)."""
     from ..data import DatasetNotFoundError
+    from .trainer import NonFiniteLossError
+
+    try:
+        run, config = parse_args(sys.argv[1:] if argv is None else argv)
+    except SystemExit as exit_:  # argparse: --help (0) or a malformed option (2, usage printed)
+        return exit_.code if isinstance(exit_.code, int) else 2
+    except ValueError as err:
+        return _error(err)
+    seed_everything(config.seed)  # before the model and the data are built: same seed, same run
+    is_main = int(os.environ.get("RANK", "0")) == 0
+    try:  # Ctrl-C and SIGTERM raise Interrupted from here on (fit saves before it re-raises)
+        with GracefulInterrupts(), RunLock(run.out) if is_main else contextlib.nullcontext():
+            return _train(run, config, is_main)
+    except (ValueError, DatasetNotFoundError, CheckpointError, RunLockedError) as err:
+        return _error(err)
+    except OSError as err:  # e.g. an ImageFolder split without images
+        return _error(f"{err} (--dataset {run.dataset}, --data-root {run.data_root}); check "
+                      "that every class folder of the split holds images.")
+    except NonFiniteLossError as err:
+        return _error(err, code=1)
+    except Interrupted as err:
+        last = Path(run.out) / "last.pt"
+        if is_main and last.is_file():
+            print(f"\n{err.args[0]}: stopped; the last completed step is saved in {last}; "
+                  "continue with --resume", file=sys.stderr)
+        elif is_main:
+            print(f"\n{err.args[0]}: stopped before the first checkpoint.", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:  # outside fit (while building the data)
+        return 130
+
+
+def _train(run: RunArgs, config: TrainConfig, is_main: bool) -> int:
     from .history import plot_history
     from .trainer import fit
     from .utils import count_parameters
 
-    is_main = int(os.environ.get("RANK", "0")) == 0
-    try:
-        run, config = parse_args(sys.argv[1:] if argv is None else argv)
-        model, train_loader, test_loader = build_run(run, config)
-    except SystemExit as exit_:  # argparse: --help (0) or a malformed option (2, usage printed)
-        return exit_.code if isinstance(exit_.code, int) else 2
-    except (ValueError, DatasetNotFoundError) as err:
-        print(f"minivision train: error: {err}", file=sys.stderr)
-        return 2
+    model, train_loader, test_loader = build_run(run, config)
     out = Path(run.out)
     if is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps({"run": asdict(run), "train": config.to_dict()},
-                                                    indent=2))
+        if not config.resume or not (out / "config.json").exists():  # a resume keeps the original
+            atomic_write_text(out / "config.json", json.dumps(
+                {"run": asdict(run), "train": config.to_dict()}, indent=2))
         print(f"{run.model} ({count_parameters(model):,} parameters) on {run.dataset}: "
               f"{len(train_loader.dataset):,} train / {len(test_loader.dataset):,} test images "
               f"-> {out}")
-    try:
-        history = fit(model, train_loader, test_loader=test_loader, config=config)
-    except CheckpointError as err:
-        print(f"minivision train: error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        if is_main:
-            print(f"\ninterrupted: the last completed step is saved in {out / 'last.pt'}; "
-                  "continue with --resume", file=sys.stderr)
-        return 130
+    run_info = {"model_name": run.model, "dataset_name": run.dataset,
+                "augmentation": run.augmentation, "train_samples": run.train_samples}
+    history = fit(model, train_loader, test_loader=test_loader, config=config, run_info=run_info)
     if is_main:
-        history.to_json(out / "metrics.json")
+        atomic_write_text(out / "metrics.json", json.dumps(history.records, indent=2))
         plot_history(history).savefig(out / "history.png", dpi=100)
         last = history[-1]
         print(f"final test accuracy: top-1 {100 * last['test_top1']:.2f}%, top-5 "
@@ -177,6 +244,11 @@ def main(argv: list[str] | None = None) -> int:
               f"({last['step']} steps); "
               f"best top-1 {100 * history.best('test_top1')['test_top1']:.2f}%")
     return 0
+
+
+def _error(err, code: int = 2) -> int:
+    print(f"minivision train: error: {err}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":  # torchrun -m minivision.training.cli ...
