@@ -4,6 +4,10 @@ Public classes are importable from here: ``from minivision import VisionTransfor
 The analysis tools live in ``minivision.analysis`` (they load matplotlib, so they are not
 imported here).
 """
+# The one place that holds the version: pyproject.toml reads it, and so do the lessons' install
+# cells (minivision.lesson.install_cell), pinned to the tag v<version>.
+__version__ = "0.1.0"
+
 from .layers import (Attention, Block, CrossAttention, CrossAttentionBlock, Embeddings, Encoder,
                      EncoderOutput, FactorisedEncoder, FactorisedSelfAttentionBlock, Mlp,
                      PatchEmbeddings, SpatialTransformer, TemporalEncoder)
@@ -12,8 +16,6 @@ from .models import (MODEL_NAMES, PRESETS, CaptionConditionedClassifier, Factori
                      STNClassifier, ViTConfig, VisionTransformer, create_model, resnet18,
                      resnet50, vgg16)
 from .training import TrainConfig, evaluate, fit, plot_history
-
-__version__ = "0.1.0"
 
 __all__ = [
     "MODEL_NAMES", "PRESETS", "Attention", "Block", "CaptionConditionedClassifier",
