@@ -1,6 +1,7 @@
 # minivision: every target sets up what it needs.
 #   make serve   set up, build the docs site and serve it on http://127.0.0.1:$(PORT)
 #   make test    set up, then run the whole test suite (pytest, nbval over the lessons, strict site build, browser)
+#   make pages   the site with the student notebooks, as .github/workflows/pages.yml publishes it
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -12,9 +13,11 @@ export NO_MKDOCS_2_WARNING := 1
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup data browser docs site serve test test-unit test-lessons test-site lessons student demo bench clean
+.PHONY: setup data browser docs site pages release-tag serve test test-unit test-lessons test-site lessons student demo bench clean
 
-$(VENV)/.installed: pyproject.toml
+# minivision/__init__.py holds the version (pyproject reads it): a bump reinstalls, so that the
+# installed metadata, which the lessons' install cells read, says the new version.
+$(VENV)/.installed: pyproject.toml minivision/__init__.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -U pip
 	$(BIN)/pip install -q -e ".[test,docs,multimodal]"
@@ -33,11 +36,22 @@ data:
 		echo "no $(SHARED_DATA)/cifar10-jpeg.zip: lessons use the built-in dataset"; \
 	fi
 
-# Headless Chromium for the browser test (Debian's package).
+# Headless Chromium for the browser test: one already there (or $$CHROMIUM), else Debian's
+# package where apt-get can install it. Without either, the browser tests are skipped with a
+# message; in CI ($$CI set) that is an error, so they are never skipped silently.
+CHROMIUM_HOWTO := install Chromium (Debian/Ubuntu: sudo apt-get install chromium; macOS: brew install --cask chromium) or set CHROMIUM=/path/to/chromium
 browser:
-	@command -v chromium >/dev/null || { \
+	@if [ -n "$$CHROMIUM" ] || command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then \
+		:; \
+	elif command -v apt-get >/dev/null && { [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; }; then \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+		echo "installing Debian's chromium for the browser tests"; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
+	elif [ -n "$$CI" ]; then \
+		echo "error: no Chromium for the browser tests, and apt-get cannot install one here: $(CHROMIUM_HOWTO)" >&2; exit 1; \
+	else \
+		echo "warning: no Chromium, so the browser tests (tests/site) will be skipped: $(CHROMIUM_HOWTO)" >&2; \
+	fi
 
 docs site: setup
 	$(BIN)/mkdocs build --strict --site-dir site
@@ -53,7 +67,31 @@ test-lessons: setup data
 	MINIVISION_QUICK=1 $(BIN)/pytest --nbval --nbval-current-env --nbval-sanitize-with lessons/sanitize.cfg lessons -q -p no:cacheprovider
 
 test-site: setup browser site
-	$(BIN)/pytest tests/site -q
+	MINIVISION_SITE=site $(BIN)/pytest tests/site -q
+
+# What .github/workflows/pages.yml publishes: the site, with the student notebooks under
+# site/student/ (Colab opens them from the gh-pages branch).
+pages: site student
+	mkdir -p site/student
+	cp build/student/[0-9]*.ipynb site/student/
+
+# Tag the commit as v<minivision.__version__>, which the lessons' install cells pin. Where the tag
+# exists already, stop if the library changed since it (the cells would install an older one).
+# PUSH_TAG=1 (the pages workflow) also pushes a new tag to origin.
+VERSION = $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' minivision/__init__.py)
+release-tag:
+	@tag=v$(VERSION); \
+	if git rev-parse -q --verify "refs/tags/$$tag" >/dev/null; then \
+		if git diff --quiet "$$tag" HEAD -- minivision pyproject.toml; then \
+			echo "$$tag: the library is unchanged since the tag"; \
+		else \
+			echo "error: minivision/ or pyproject.toml changed since $$tag, which the lessons' install" \
+				"cells pin: raise __version__ in minivision/__init__.py (and CHANGELOG.md)" >&2; exit 1; \
+		fi; \
+	else \
+		git tag "$$tag" && echo "tagged $$tag"; \
+		if [ -n "$(PUSH_TAG)" ]; then git push origin "$$tag"; fi; \
+	fi
 
 test: setup data browser
 	$(BIN)/pytest tests -q
@@ -65,7 +103,9 @@ lessons: setup data
 		$(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=-1 "$$nb" || exit 1; \
 	done
 
+# The student versions (no solutions, no hidden tests) that the site publishes in student/.
 student: setup
+	rm -rf build/student
 	$(BIN)/minivision assignment lessons/[0-9]*.ipynb --out build/student
 
 demo: setup

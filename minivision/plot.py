@@ -3,8 +3,17 @@ images out in a titled grid, and lay a heatmap (attention, rollout, Grad-CAM) ov
 
 Functions that draw return the ``matplotlib.figure.Figure`` (a lesson can save it, test it or
 show it); the others return arrays. Nothing here calls ``plt.show()``.
+
+The figure convention (for the site, where a lesson's stored figures are shown): a figure is at
+most ``FIGURE_WIDTH`` inches wide at ``FIGURE_DPI``, which is the width of the site's figure
+column on a 1280 px laptop (866 px), so it is shown at its natural size there; no text is
+smaller than ``MIN_FONT_SIZE`` points, which stays >= 9 px on the screen even where the site
+shrinks a figure to 70% of its width (the least it allows; a phone scrolls the rest). A lesson's
+setup cell calls :func:`use_site_style`; :func:`check_readable` says whether a figure keeps to
+the convention.
 """
 
+import math
 from collections.abc import Sequence
 
 import matplotlib
@@ -17,6 +26,69 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
+
+FIGURE_DPI = 100
+FIGURE_WIDTH = 8.5  # inches: 850 px at FIGURE_DPI, inside the site's 866 px figure column
+MIN_SHOWN_SCALE = 0.7  # docs/assets/minivision.css never shows a figure below 70% of its width
+MIN_TEXT_PX = 9  # the smallest text a reader should have to read, on the screen
+MIN_FONT_SIZE = 10  # points: 13.9 px at FIGURE_DPI, 9.7 px at 70%
+MIN_CELL_SIZE = 0.6  # inches: the smallest image in a grid before it wraps into more rows
+
+
+def use_site_style() -> None:
+    """Set matplotlib's defaults to the site's figure convention (call it in a setup cell).
+
+    Figures default to FIGURE_WIDTH x 0.45 FIGURE_WIDTH inches at FIGURE_DPI, every text to at
+    least MIN_FONT_SIZE points (titles a little larger)."""
+    plt.rcParams.update({
+        "figure.figsize": (FIGURE_WIDTH, 0.45 * FIGURE_WIDTH),
+        "figure.dpi": FIGURE_DPI,
+        "savefig.dpi": FIGURE_DPI,
+        "font.size": MIN_FONT_SIZE,
+        "axes.titlesize": MIN_FONT_SIZE + 1,
+        "axes.labelsize": MIN_FONT_SIZE,
+        "xtick.labelsize": MIN_FONT_SIZE,
+        "ytick.labelsize": MIN_FONT_SIZE,
+        "legend.fontsize": MIN_FONT_SIZE,
+        "legend.title_fontsize": MIN_FONT_SIZE,
+        "figure.titlesize": MIN_FONT_SIZE + 2,
+    })
+
+
+def check_readable(fig) -> None:
+    """Raise ValueError when ``fig`` breaks the figure convention: wider than FIGURE_WIDTH, or
+    with text that would be shown below MIN_TEXT_PX at MIN_SHOWN_SCALE of its size.
+
+    The width is the figure's own (``bbox_inches="tight"``, as Jupyter shows it, can only make
+    it narrower)."""
+    width_in = fig.get_figwidth()
+    if width_in > FIGURE_WIDTH + 1e-6:
+        raise ValueError(f"the figure is {width_in:.2f} in wide, more than FIGURE_WIDTH = "
+                         f"{FIGURE_WIDTH} in: lay it out in rows (plot_image_grid does)")
+    fig.draw_without_rendering()  # tick labels get their text only when drawn
+    smallest = None
+    for text in fig.findobj(matplotlib.text.Text):
+        if text.get_visible() and text.get_text().strip():
+            size = text.get_fontsize()
+            smallest = size if smallest is None else min(smallest, size)
+    if smallest is not None:
+        shown_px = smallest / 72 * fig.dpi * MIN_SHOWN_SCALE
+        if shown_px < MIN_TEXT_PX - 1e-6:
+            raise ValueError(f"text of {smallest:g} pt at {fig.dpi:g} dpi is {shown_px:.1f} px "
+                             f"where the site shrinks the figure to {MIN_SHOWN_SCALE:.0%}, "
+                             f"below {MIN_TEXT_PX} px: use MIN_FONT_SIZE = {MIN_FONT_SIZE} pt")
+
+
+def _grid_layout(n: int, ncols: int, cell_size: float) -> tuple[int, float]:
+    """(columns, inches per image) for n images that fit FIGURE_WIDTH: images shrink down to
+    MIN_CELL_SIZE, then a wide strip wraps into more rows."""
+    ncols = min(ncols, n)
+    if ncols * cell_size <= FIGURE_WIDTH:
+        return ncols, cell_size
+    if FIGURE_WIDTH / ncols >= MIN_CELL_SIZE:
+        return ncols, FIGURE_WIDTH / ncols
+    ncols = max(1, math.floor(FIGURE_WIDTH / MIN_CELL_SIZE))
+    return ncols, FIGURE_WIDTH / ncols
 
 
 def unnormalize(images: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
@@ -98,10 +170,11 @@ def plot_image_grid(
         images: (B, C, H, W) or (B, H, W) tensor, or a list of images (tensors (C, H, W) / (H, W)
             or arrays (H, W, C)), values ready to show (un-normalise first).
         titles: one per image (e.g. "cat (0.93)").
-        ncols: images per row.
+        ncols: images per row, at most (a grid wider than FIGURE_WIDTH shrinks its images,
+            down to MIN_CELL_SIZE, then wraps into more rows).
         cmap: colormap for one-channel images (default "gray").
         suptitle: a title over the whole grid.
-        cell_size: inches per image.
+        cell_size: inches per image, at most.
 
     Returns:
         the Figure.
@@ -111,7 +184,7 @@ def plot_image_grid(
         raise ValueError("plot_image_grid got no images.")
     if titles is not None and len(titles) != len(images):
         raise ValueError(f"got {len(titles)} titles for {len(images)} images.")
-    ncols = min(ncols, len(images))
+    ncols, cell_size = _grid_layout(len(images), ncols, cell_size)
     nrows = -(-len(images) // ncols)
     fig, axes = plt.subplots(
         nrows, ncols, figsize=(cell_size * ncols, cell_size * nrows), squeeze=False
@@ -123,7 +196,7 @@ def plot_image_grid(
         img = to_numpy_image(images[i])
         ax.imshow(img, cmap=(cmap or "gray") if img.ndim == 2 else None)
         if titles is not None:
-            ax.set_title(titles[i], fontsize=8)
+            ax.set_title(titles[i], fontsize=MIN_FONT_SIZE)
     if suptitle:
         fig.suptitle(suptitle)
     fig.tight_layout()
@@ -156,6 +229,7 @@ def plot_overlays(
     if len(images) != len(heatmaps):
         raise ValueError(f"got {len(images)} images but {len(heatmaps)} heatmaps.")
     ncols = 2 if show_image else 1
+    cell_size = min(cell_size, FIGURE_WIDTH / ncols)
     fig, axes = plt.subplots(
         len(images), ncols, figsize=(cell_size * ncols, cell_size * len(images)), squeeze=False
     )
@@ -165,7 +239,7 @@ def plot_overlays(
             axes[i, 0].imshow(img, cmap="gray" if img.ndim == 2 else None)
         axes[i, -1].imshow(overlay_heatmap(image, heatmap, alpha=alpha, cmap=cmap))
         if titles is not None:
-            axes[i, -1].set_title(titles[i], fontsize=8)
+            axes[i, -1].set_title(titles[i], fontsize=MIN_FONT_SIZE)
     for ax in axes.flat:
         ax.axis("off")
     fig.tight_layout()
@@ -175,8 +249,13 @@ def plot_overlays(
 __all__ = [
     "CIFAR10_MEAN",
     "CIFAR10_STD",
+    "FIGURE_DPI",
+    "FIGURE_WIDTH",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "MIN_FONT_SIZE",
+    "check_readable",
+    "use_site_style",
     "overlay_heatmap",
     "plot_image_grid",
     "plot_overlays",

@@ -13,12 +13,19 @@ from torchvision.transforms import Normalize  # noqa: E402
 from minivision.plot import (  # noqa: E402
     CIFAR10_MEAN,
     CIFAR10_STD,
+    FIGURE_DPI,
+    FIGURE_WIDTH,
+    check_readable,
     overlay_heatmap,
     plot_image_grid,
     plot_overlays,
     to_numpy_image,
     unnormalize,
+    use_site_style,
 )
+
+# The width of the figure column on the site at 1280 px (measured by tests/site/test_layout.py).
+SITE_FIGURE_COLUMN_PX = 866
 
 
 def test_unnormalize_inverts_torchvision_normalize():
@@ -59,3 +66,61 @@ def test_figures():
         plt.close(f)
     with pytest.raises(ValueError, match="titles"):
         plot_image_grid(images, titles=["a"])
+
+
+@pytest.fixture
+def site_style():
+    with matplotlib.rc_context():
+        use_site_style()
+        yield
+
+
+def _natural_width_px(fig) -> int:
+    """The PNG's width as Jupyter stores it (bbox_inches="tight", the inline backend's)."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", bbox_inches="tight")
+    return Image.open(buffer).size[0]
+
+
+def test_the_site_style_makes_figures_that_fit_the_column_and_stay_readable(site_style):
+    fig, axes = plt.subplots(1, 3)
+    for ax in axes:
+        ax.plot([0, 1], [1, 0], label="loss")
+        ax.set(title="a panel", xlabel="epoch", ylabel="accuracy")
+        ax.legend()
+    check_readable(fig)
+    assert fig.dpi == FIGURE_DPI
+    assert _natural_width_px(fig) <= SITE_FIGURE_COLUMN_PX
+    plt.close(fig)
+
+
+def test_check_readable_refuses_wide_figures_and_small_text(site_style):
+    wide = plt.figure(figsize=(FIGURE_WIDTH + 2, 2))
+    with pytest.raises(ValueError, match="FIGURE_WIDTH"):
+        check_readable(wide)
+    small = plt.figure(figsize=(4, 2))
+    small.text(0.5, 0.5, "tick", fontsize=7)  # 9.7 px at 100 dpi, 6.8 px at 70%
+    with pytest.raises(ValueError, match="below 9 px"):
+        check_readable(small)
+    for f in (wide, small):
+        plt.close(f)
+
+
+@pytest.mark.parametrize("n, ncols, cell_size, rows", [
+    (10, 10, 1.1, 1),   # 11 in wide: the images shrink to fit, one row
+    (17, 17, 0.8, 2),   # a long strip: below MIN_CELL_SIZE it wraps into rows
+    (4, 8, 1.6, 1),     # narrow enough as it is
+])
+def test_image_grids_fit_the_figure_width(site_style, n, ncols, cell_size, rows):
+    fig = plot_image_grid(torch.rand(n, 3, 8, 8), ncols=ncols, cell_size=cell_size,
+                          titles=[f"cat {i}" for i in range(n)])
+    check_readable(fig)
+    assert fig.get_figwidth() <= FIGURE_WIDTH + 1e-9
+    shown = [ax for ax in fig.axes if ax.images]
+    assert len(shown) == n and len({round(ax.get_position().y0, 3) for ax in shown}) == rows
+    assert _natural_width_px(fig) <= SITE_FIGURE_COLUMN_PX
+    plt.close(fig)
