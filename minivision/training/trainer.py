@@ -403,7 +403,8 @@ def _amp_dtype(amp: str | None, device: torch.device, warn: bool = True):
     if amp == "fp16":
         if device.type != "cuda":
             raise ValueError(f"amp='fp16' needs a CUDA GPU (it uses a GradScaler); the device is "
-                             f"{device.type}. Use amp='auto' (no autocast here) or amp=None.")
+                             f"{device.type}. Use amp='auto' (--amp auto: no autocast on this "
+                             f"device) or amp=None (--amp none).")
         return torch.float16
     if amp == "bf16":
         if warn and device.type == "cpu" and not cpu_has_native_bf16():
