@@ -13,7 +13,7 @@ export NO_MKDOCS_2_WARNING := 1
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup data browser docs site pages release-tag serve test test-unit test-lessons test-site lessons student demo bench clean
+.PHONY: setup data browser docs site pages release-tag serve test test-unit test-lessons test-site lessons lessons-gpu student demo bench clean
 
 # minivision/__init__.py holds the version (pyproject reads it): a bump reinstalls, so that the
 # installed metadata, which the lessons' install cells read, says the new version.
@@ -102,6 +102,18 @@ lessons: setup data
 	for nb in lessons/[0-9]*.ipynb; do \
 		$(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=-1 "$$nb" || exit 1; \
 	done
+
+# Execute lessons at full settings one after another into $(OUT), each with a time limit, all
+# within a budget, with a log (tools/run_lessons.py); a failure never stops the rest. On the lent
+# GPU machine (no venv, no internet) the same runs through tools/gpu_lessons.sh.
+#   make lessons-gpu LESSONS="01 02" [OUT=build/lessons-gpu LESSON_TIMEOUT=1800 BUDGET=14400]
+LESSONS ?= $(shell ls lessons | sed -n 's/^\([0-9][0-9]\)_.*\.ipynb$$/\1/p')
+OUT ?= build/lessons-gpu
+LESSON_TIMEOUT ?= 1800
+BUDGET ?= 14400
+lessons-gpu: setup data
+	$(BIN)/python tools/run_lessons.py $(LESSONS) --out "$(OUT)" --timeout $(LESSON_TIMEOUT) \
+		--budget $(BUDGET)
 
 # The student versions (no solutions, no hidden tests) that the site publishes in student/.
 student: setup

@@ -13,16 +13,19 @@ from .layers import (Attention, Block, CrossAttention, CrossAttentionBlock, Embe
                      PatchEmbeddings, SpatialTransformer, TemporalEncoder)
 from .models import (MODEL_NAMES, PRESETS, CaptionConditionedClassifier, FactorisedEncoderViT,
                      FactorisedSelfAttentionViT, PerFrameViT, PseudoVideoClassifier,
-                     STNClassifier, ViTConfig, VisionTransformer, create_model, resnet18,
-                     resnet50, vgg16)
+                     STNClassifier, ViTConfig, VisionTransformer, create_model, load_hf,
+                     load_timm, load_torchvision, resnet18, resnet50, vgg16)
+from .models import CCTConfig, CompactTransformer
 from .training import TrainConfig, evaluate, fit, plot_history
 
 __all__ = [
     "MODEL_NAMES", "PRESETS", "Attention", "Block", "CaptionConditionedClassifier",
+    "CCTConfig", "CompactTransformer",
     "CrossAttention", "CrossAttentionBlock",
     "Embeddings", "Encoder", "EncoderOutput", "FactorisedEncoder", "FactorisedEncoderViT",
     "FactorisedSelfAttentionBlock", "FactorisedSelfAttentionViT", "Mlp", "PatchEmbeddings",
     "PerFrameViT", "PseudoVideoClassifier", "STNClassifier", "SpatialTransformer",
     "TemporalEncoder", "TrainConfig", "ViTConfig", "VisionTransformer", "create_model",
-    "evaluate", "fit", "plot_history", "resnet18", "resnet50", "vgg16",
+    "evaluate", "fit", "load_hf", "load_timm", "load_torchvision", "plot_history", "resnet18",
+    "resnet50", "vgg16",
 ]

@@ -1,5 +1,8 @@
 """Helpers the lesson notebooks share: quick mode, Colab links, settings and hardware lines.
 
+What a lesson shares with every other run (the seed, the device, the precision, the progress bar)
+is in :mod:`minivision.runtime`; :func:`hardware` reads the machine through it too.
+
 Every lesson reads one switch, the environment variable ``MINIVISION_QUICK``: set to ``1`` it
 shrinks data and steps so the whole notebook runs in about a minute on a CPU (that is how CI runs
 the lessons under nbval); unset, a lesson runs at the full settings its stored outputs come from.
@@ -30,6 +33,8 @@ from typing import Any
 
 import torch
 
+from .runtime import cpu_name, mps_available
+
 REPO_URL = "https://github.com/minivision-org/minivision"
 """The project's repository: the one place that holds it (badges and install cells follow it)."""
 
@@ -48,7 +53,7 @@ COLAB_BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
 LESSON_EXTRAS = {
     "03": ("timm", "transformers"),  # section 11 imports timm and Hugging Face models
     "05": ("transformers",),  # writes a Hugging Face checkpoint, then reads it with load_hf
-    "10": ("multimodal",),  # BLIP (transformers) and CLIP (open_clip) via minivision.multimodal
+    "10": ("multimodal",),  # BLIP (transformers) and CLIP (open_clip) via minivision.text
 }
 """The extras of pyproject.toml that a lesson installs beyond the core, by lesson number."""
 
@@ -229,17 +234,7 @@ def install_cell(notebook: str) -> str:
 
     extras = lesson_extras(notebook)
     needs = {"minivision": _release(__version__), **extra_requirements(extras)}
-    spec = pip_install_spec(extras)
-    name, url = spec.split(" @ ")
-    entries = [f'"{package}": {oldest}' for package, oldest in needs.items()]
-    lines = [f"NEEDS = {{{entries[0]}"]
-    for entry in entries[1:]:  # wrapped to the 88 columns of a lesson cell
-        if len(lines[-1]) + len(entry) + 4 > 88:
-            lines[-1] += ","
-            lines.append(" " * 9 + entry)
-        else:
-            lines[-1] += f", {entry}"
-    lines[-1] += "}"
+    name, url = pip_install_spec(extras).split(" @ ")
     if extras:
         header = [f"# Installs minivision {__version__} (the version of this page) and what this "
                   "lesson imports",
@@ -255,29 +250,49 @@ def install_cell(notebook: str) -> str:
         "",
         f'SPEC = ("{name} @ "',
         f'        "{url}")',
-        *lines,
-        "",
-        "",
-        "def missing() -> list[str]:  # the packages of NEEDS not installed, or older",
-        "    gaps = []",
-        "    for package, oldest in NEEDS.items():",
-        "        try:",
-        '            release = tuple(int(n) for n in re.findall(r"\\d+", version(package))[:3])',
-        "        except PackageNotFoundError:",
-        "            release = ()  # not installed",
-        "        if release < oldest:",
-        "            gaps.append(package)",
-        "    return gaps",
-        "",
-        "",
-        "if gaps := missing():",
-        '    %pip install -q "{SPEC}"',
-        "    assert not missing(), "
-        """f"not installed: {', '.join(missing())} (see pip's message)\"""",
-        """    print(f"installed {SPEC} ({', '.join(gaps)} missing or older)")""",
-        "else:",
-        """    print(f"already installed: {', '.join(NEEDS)}")""",
+        *_needs_lines(needs),
+        *_INSTALL_CELL_BODY,
     ])
+
+
+def _needs_lines(needs: dict[str, tuple[int, ...]]) -> list[str]:
+    """The install cell's ``NEEDS = {package: oldest release, ...}``, wrapped to the 88 columns
+    of a lesson cell."""
+    entries = [f'"{package}": {oldest}' for package, oldest in needs.items()]
+    lines = [f"NEEDS = {{{entries[0]}"]
+    for entry in entries[1:]:
+        if len(lines[-1]) + len(entry) + 4 > 88:
+            lines[-1] += ","
+            lines.append(" " * 9 + entry)
+        else:
+            lines[-1] += f", {entry}"
+    lines[-1] += "}"
+    return lines
+
+
+_INSTALL_CELL_BODY = (  # the same in every lesson: compare NEEDS with what is installed
+    "",
+    "",
+    "def missing() -> list[str]:  # the packages of NEEDS not installed, or older",
+    "    gaps = []",
+    "    for package, oldest in NEEDS.items():",
+    "        try:",
+    '            release = tuple(int(n) for n in re.findall(r"\\d+", version(package))[:3])',
+    "        except PackageNotFoundError:",
+    "            release = ()  # not installed",
+    "        if release < oldest:",
+    "            gaps.append(package)",
+    "    return gaps",
+    "",
+    "",
+    "if gaps := missing():",
+    '    %pip install -q "{SPEC}"',
+    "    assert not missing(), "
+    """f"not installed: {', '.join(missing())} (see pip's message)\"""",
+    """    print(f"installed {SPEC} ({', '.join(gaps)} missing or older)")""",
+    "else:",
+    """    print(f"already installed: {', '.join(NEEDS)}")""",
+)
 
 
 def install_message(notebook: str) -> str:
@@ -328,16 +343,6 @@ def format_settings(settings: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def hardware() -> str:
     """A one-line description of where the code runs, to print beside measured results.
 
@@ -347,8 +352,8 @@ def hardware() -> str:
     """
     if torch.cuda.is_available():
         device = f"cuda: {torch.cuda.get_device_name(0)}"
-    elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+    elif mps_available():
         device = f"mps: Apple GPU ({platform.machine()})"
     else:
-        device = f"cpu: {_cpu_name()} ({torch.get_num_threads()} threads)"
+        device = f"cpu: {cpu_name()} ({torch.get_num_threads()} threads)"
     return f"{device} | torch {torch.__version__}"

@@ -146,3 +146,27 @@ def test_token_similarity():
     assert similarity_map(tokens, 3, image_size=12, mode="nearest").shape == (2, 12, 12)
     with pytest.raises(ValueError):
         token_cosine_similarity(tokens, reference="first")
+
+
+def test_bootstrap_cka_is_linear_cka_on_resampled_rows():
+    from minivision.analysis.cka import bootstrap_cka
+
+    X, Y = rand(30, 5, seed=1), rand(30, 4, seed=2)
+    Y = Y + X[:, :4]  # related, so CKA is neither 0 nor 1
+    value, low, high = bootstrap_cka(X, Y, resamples=50, level=0.8, seed=3)
+    # the same resamples drawn directly, CKA from the HSIC formula, quantiles by sorting
+    generator = torch.Generator().manual_seed(3)
+    direct = []
+    for _ in range(50):
+        rows = torch.randint(0, 30, (30,), generator=generator)
+        direct.append(cka_direct(X[rows], Y[rows]).item())
+    direct = sorted(direct)
+    assert value == pytest.approx(cka_direct(X, Y).item(), abs=1e-10)
+    # 80% interval: the 10% and 90% quantiles, linear interpolation between order statistics
+    for q, got in [(0.1, low), (0.9, high)]:
+        k = q * 49
+        expected = direct[int(k)] + (k - int(k)) * (direct[int(k) + 1] - direct[int(k)])
+        assert got == pytest.approx(expected, abs=1e-10)
+    assert low < value < high
+    with pytest.raises(ValueError, match="level"):
+        bootstrap_cka(X, Y, level=95)

@@ -9,9 +9,9 @@ from torch.testing import assert_close
 from torchvision.transforms.functional import to_pil_image
 
 from minivision import CaptionConditionedClassifier, VisionTransformer
-from minivision.multimodal import (TINY_CLIP_CONFIG, TINY_VOCAB, StaleCacheError, blip_inputs,
-                                   cached_captions, caption_images, clip_text_embeddings,
-                                   load_blip, load_clip, make_tiny_blip, make_tiny_clip_config)
+from minivision.text import (TINY_CLIP_CONFIG, TINY_VOCAB, StaleCacheError, blip_inputs,
+                             cached_captions, caption_images, clip_text_embeddings, load_blip,
+                             load_clip, make_tiny_blip, make_tiny_clip_config)
 
 pytest.importorskip("transformers")
 pytest.importorskip("open_clip")

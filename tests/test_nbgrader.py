@@ -84,8 +84,8 @@ def test_release_is_the_student_version(course, tmp_path):
 
 
 def _submission(course: Path) -> Path:
-    """Lesson 00's release, answered by a student: 1 right, 2 wrong, 3 blank, 4 half right, and
-    a written answer to 5."""
+    """Lesson 00's release, answered by a student: 1 right, 2 wrong, 3 blank, 4 half right, 5
+    right (its number checked against the run the grader measures) with its written part."""
     key = {cell.metadata.nbgrader["grade_id"]: cell.source
            for cell in nbformat.read(course / "source" / "lessons" / "00_setup.ipynb",
                                      as_version=4).cells if "nbgrader" in cell.metadata}
@@ -100,7 +100,8 @@ def _submission(course: Path) -> Path:
     cells["ex4-answer"].source = key["ex4-answer"].replace(
         "    scale = 1.0\n", "    scale = 2.0 if grad == 1.0 else 1.0\n")
     assert cells["ex4-answer"].source != key["ex4-answer"]
-    cells["ex5-written"].source = "About a minute per epoch; a GPU would help.\n"
+    cells["ex5-answer"].source = key["ex5-answer"]
+    cells["ex5-written"].source = "A GPU (access); larger patches (less detail).\n"
     cells["ex4-check"].source += "\nassert True  # a student's edit of a locked cell\n"
     path = course / "submitted" / "student1" / "lessons" / "00_setup.ipynb"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -131,8 +132,8 @@ def test_autograde_gives_the_points_of_the_right_answers_only(tmp_path):
         by_hand = [grade.name for grade in notebook.grades if grade.needs_manual_grade]
         total = notebook.score
     assert auto == {"ex1-check": points["ex1-check"], "ex2-check": 0, "ex3-check": 0,
-                    "ex4-check": 0}, auto
-    assert total == points["ex1-check"] > 0
+                    "ex4-check": 0, "ex5-check": points["ex5-check"]}, auto
+    assert total == points["ex1-check"] + points["ex5-check"] > 0
     assert by_hand == ["ex5-written"]  # the written answer waits for the instructor
 
 
@@ -144,7 +145,7 @@ def test_validate_fails_unanswered_exercises_and_passes_answered_ones(tmp_path):
     output = done.stdout + done.stderr
     assert "Success" not in output, output[-2000:]
     failed = re.findall(r"exercise (\d) is not answered yet", output)
-    assert sorted(set(failed)) == ["1", "2", "3", "4"], output[-2000:]
+    assert sorted(set(failed)) == ["1", "2", "3", "4", "5"], output[-2000:]
 
     answered = nbformat.read(student, as_version=4)
     key = {cell.metadata.nbgrader["grade_id"]: cell.source

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch.testing import assert_close
 
-from minivision.layers.sampling import affine_grid, bilinear_sample
+from minivision.layers.grid_sample import affine_grid, bilinear_sample
 from minivision.layers.stn import SpatialTransformer
 
 

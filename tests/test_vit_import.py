@@ -10,7 +10,8 @@ from timm.layers import resample_abs_pos_embed
 from timm.models.vision_transformer import checkpoint_filter_fn
 from torch.testing import assert_close
 
-from minivision import ViTConfig, VisionTransformer
+import minivision
+from minivision import ViTConfig
 from minivision.models.vit_import import convert_state_dict, load_hf, load_timm, load_torchvision
 
 # (image_size, patch_size, embed_dim, depth, num_heads, num_classes)
@@ -159,7 +160,7 @@ def test_timm_position_embedding_interpolation(new_size):
 def test_every_importer_resamples_like_timm(source):
     reference = randomize(hf_vit(TINY_32)) if source == "hf" else torchvision_vit(TINY_32)
     pos_embed = reference.vit.embeddings.position_embeddings if source == "hf" else reference.encoder.pos_embedding
-    load = VisionTransformer.from_hf if source == "hf" else VisionTransformer.from_torchvision  # the classmethods
+    load = minivision.load_hf if source == "hf" else minivision.load_torchvision  # the re-exports
     model = load(reference, image_size=48)
     assert_close(model.embeddings.pos_embed.data, resample_abs_pos_embed(pos_embed.data, new_size=[12, 12]),
                  atol=1e-6, rtol=0)
@@ -168,7 +169,7 @@ def test_every_importer_resamples_like_timm(source):
 
 def test_new_number_of_classes_keeps_the_body():
     reference = timm_vit(TINY_32)
-    model = VisionTransformer.from_timm(reference, num_classes=3, fused_attn=False)
+    model = minivision.load_timm(reference, num_classes=3, fused_attn=False)
     assert model.head.weight.shape == (3, 64) and not model.config.fused_attn
     x = images(TINY_32)
     with torch.no_grad():

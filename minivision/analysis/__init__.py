@@ -1,5 +1,7 @@
 """Tools to look inside trained networks: kernels and feature maps (lesson 01), attention maps and
-rollout (lesson 06), Grad-CAM (lesson 07), token similarity and CKA (lesson 08).
+rollout (lesson 06), Grad-CAM (lesson 07), token similarity and CKA (lesson 08), and the hooks
+they all read layers with (:mod:`minivision.analysis.hooks`: record what a layer receives or
+returns, in eval mode, with every hook removed afterwards).
 
 Every function that draws returns a matplotlib Figure; the others return tensors.
 """
@@ -9,6 +11,8 @@ from .cka import MinibatchCKA, cka_matrix, gram_linear, linear_cka, plot_cka_mat
 from .feature_maps import feature_maps, plot_feature_maps
 from .gradcam import GradCAM
 from .grid import normalize_maps, to_grid, tokens_to_feature_map, upsample
+from .hooks import (capture_input, capture_output, eval_mode, record_inputs, record_outputs,
+                    to_model_device)
 from .kernels import (
     conv_layers,
     kernel_magnitudes,
@@ -24,9 +28,12 @@ __all__ = [
     "MinibatchCKA",
     "attention_maps",
     "attention_rollout",
+    "capture_input",
+    "capture_output",
     "cka_matrix",
     "cls_attention_map",
     "conv_layers",
+    "eval_mode",
     "feature_maps",
     "gram_linear",
     "kernel_magnitudes",
@@ -39,9 +46,12 @@ __all__ = [
     "plot_first_layer_kernels",
     "plot_kernel_magnitudes",
     "plot_kernels_channelwise",
+    "record_inputs",
+    "record_outputs",
     "rollout_map",
     "similarity_map",
     "to_grid",
+    "to_model_device",
     "token_cosine_similarity",
     "token_similarity_matrix",
     "tokens_to_feature_map",

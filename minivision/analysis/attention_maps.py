@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ..plot import overlay_heatmap
-from ._context import eval_mode, to_model_device
+from .hooks import eval_mode, to_model_device
 from .grid import to_grid
 
 overlay = overlay_heatmap  # the blend lives with the other drawing helpers in minivision.plot
@@ -65,8 +65,9 @@ def cls_attention_map(
     Args:
         attn: (..., N, N) attention weights (e.g. (L, B, h, N, N) from :func:`attention_maps`, or a
             rollout (B, N, N)), N = num_prefix_tokens + g_h * g_w.
-        grid_size: g, or (g_h, g_w): ``model.embeddings.patch_embed.grid_size``.
-        num_prefix_tokens: tokens before the patches; the [CLS] token must be the first of them.
+        grid_size: g, or (g_h, g_w): ``model.patch_grid((H, W))``.
+        num_prefix_tokens: tokens before the patches (``model.num_prefix_tokens``); the [CLS]
+            token must be the first of them.
 
     Returns:
         (..., g_h, g_w): row 0 of A, without the prefix columns. The values are the raw weights

@@ -68,6 +68,40 @@ def linear_cka(X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
     return cross / (norm_x * norm_y)
 
 
+def bootstrap_cka(
+    X: torch.Tensor, Y: torch.Tensor, *, resamples: int = 200, level: float = 0.95, seed: int = 0
+) -> tuple[float, float, float]:
+    """Linear CKA of X and Y with a bootstrap percentile interval over the examples.
+
+    Each resample draws n examples with replacement (the same rows of X and Y, so the pairs stay
+    together) and recomputes :func:`linear_cka`; the interval is the (1 - level) / 2 and
+    (1 + level) / 2 quantiles of the resampled values (Efron and Tibshirani 1993, ch. 13). It
+    says how much the value depends on which test images were drawn, not on the training seed.
+
+    Args:
+        X: (n, p1) or (n, ...) features; Y: (n, p2) or (n, ...), the same examples in order.
+        resamples: how many bootstrap samples (200 gives a 95% interval to about +-0.01).
+        level: the interval's coverage, in (0, 1).
+        seed: of the generator that draws the resamples.
+
+    Returns:
+        (cka, low, high): the CKA on all n examples and the interval's two ends, as floats.
+    """
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), e.g. 0.95; got {level}.")
+    if resamples < 2:
+        raise ValueError(f"resamples must be at least 2 (e.g. 200); got {resamples}.")
+    X, Y = _as_matrix(X, "X"), _as_matrix(Y, "Y")
+    generator = torch.Generator().manual_seed(seed)
+    values = torch.empty(resamples, dtype=torch.float64)
+    for r in range(resamples):
+        rows = torch.randint(0, X.shape[0], (X.shape[0],), generator=generator)  # (n,)
+        values[r] = linear_cka(X[rows.to(X.device)], Y[rows.to(Y.device)]).item()
+    low, high = torch.quantile(values, torch.tensor([(1 - level) / 2, (1 + level) / 2],
+                                                    dtype=torch.float64)).tolist()
+    return linear_cka(X, Y).item(), low, high
+
+
 def cka_matrix(
     features_a: Sequence[torch.Tensor], features_b: Sequence[torch.Tensor] | None = None
 ) -> torch.Tensor:

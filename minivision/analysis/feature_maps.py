@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
-from ._context import capture_output, eval_mode, to_model_device
+from .hooks import capture_output, eval_mode, to_model_device
 from .kernels import conv_layers
 
 

@@ -15,12 +15,16 @@ head reads only token 0 of the final LayerNorm, and the last block's MLP works o
 separately, so the last block's *output* has zero gradient at every patch token and the map would
 be empty. The default is therefore the last block's ``norm1`` output, the input of the last
 attention: there the [CLS] query still mixes the patch tokens, so each patch gets a gradient.
+
+The model says which layer that is (``model.gradcam_layer()``) and how many prefix tokens it has
+(``model.num_prefix_tokens``); see :mod:`minivision.models.protocol`.
 """
 
 import torch
 from torch import nn
 
-from ._context import capture_output, eval_mode, to_model_device
+from ..models.protocol import require
+from .hooks import capture_output, eval_mode, to_model_device
 from .grid import normalize_maps, tokens_to_feature_map, upsample
 
 
@@ -30,11 +34,12 @@ class GradCAM:
     Args:
         model: a classifier: images (B, C, H, W) -> logits (B, num_classes).
         target_layer: the module whose output is explained: a conv layer / stage of a CNN
-            (output (B, C, h, w)), or a module of a ViT with token output (B, N, D). None: the last
-            block's ``norm1`` of a :class:`minivision.VisionTransformer` (see the module
-            docstring for why not the block output).
-        num_prefix_tokens: for token outputs, the tokens before the patches; None reads
-            ``model.embeddings.num_prefix_tokens`` (or 0 if the model has none).
+            (output (B, C, h, w)), or a module of a ViT with token output (B, N, D). None: the
+            layer the model names in ``model.gradcam_layer()`` (a ViT: its last block's
+            ``norm1``, see the module docstring for why not the block output; a ResNet: its
+            last stage).
+        num_prefix_tokens: for token outputs, the tokens before the patches; None asks
+            ``model.num_prefix_tokens`` (0 if the model does not say).
         grid_size: for token outputs, g or (g_h, g_w); None infers a square grid.
 
     No hook outlives a call: each call registers one forward hook and removes it before
@@ -50,16 +55,11 @@ class GradCAM:
         grid_size: int | tuple[int, int] | None = None,
     ):
         if target_layer is None:
-            blocks = getattr(getattr(model, "encoder", None), "blocks", None)
-            if blocks is None:
-                raise ValueError(
-                    f"no target_layer given and {type(model).__name__} is not a minivision "
-                    f"VisionTransformer; pass the layer, e.g. GradCAM(resnet, resnet.layer4)."
-                )
-            target_layer = blocks[-1].norm1
+            require(model, "gradcam_layer", purpose="GradCAM with no target_layer",
+                    hint="Pass the target_layer, e.g. GradCAM(resnet, resnet.layer4).")
+            target_layer = model.gradcam_layer()
         if num_prefix_tokens is None:
-            embeddings = getattr(model, "embeddings", None)
-            num_prefix_tokens = getattr(embeddings, "num_prefix_tokens", 0)
+            num_prefix_tokens = getattr(model, "num_prefix_tokens", 0)
         self.model = model
         self.target_layer = target_layer
         self.num_prefix_tokens = num_prefix_tokens

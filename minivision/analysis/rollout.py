@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ..models.protocol import require
 from .attention_maps import attention_maps, cls_attention_map
 from .grid import normalize_maps, upsample
 
@@ -103,7 +104,9 @@ def rollout_map(
     information comes from.
 
     Args:
-        model: a :class:`minivision.VisionTransformer` with a [CLS] token (pool="cls").
+        model: a :class:`minivision.VisionTransformer` with a [CLS] token (pool="cls"); any
+            model that says its ``num_prefix_tokens`` and ``patch_grid`` and returns attention
+            maps (see :func:`attention_maps`).
         images: (B, C, H, W).
         head_fusion, discard_ratio, residual: as for :func:`attention_rollout`.
         normalize: min-max scale each map to [0, 1] (for display); False keeps the rollout
@@ -112,8 +115,10 @@ def rollout_map(
     Returns:
         (B, H, W).
     """
-    embeddings = model.embeddings
-    num_prefix_tokens = embeddings.num_prefix_tokens
+    require(model, "num_prefix_tokens", "patch_grid", purpose="rollout_map",
+            hint="Use a minivision VisionTransformer (minivision.models.load_timm / load_hf "
+                 "import others).")
+    num_prefix_tokens = model.num_prefix_tokens
     if num_prefix_tokens < 1:
         raise ValueError(
             "rollout_map needs a [CLS] token, but this model is mean-pooled (pool='mean'). Take "
@@ -123,10 +128,7 @@ def rollout_map(
     rollout = attention_rollout(
         attentions, head_fusion=head_fusion, discard_ratio=discard_ratio, residual=residual
     )
-    grid_size = (
-        images.shape[-2] // embeddings.patch_embed.patch_size,
-        images.shape[-1] // embeddings.patch_embed.patch_size,
-    )
+    grid_size = model.patch_grid(tuple(images.shape[-2:]))  # (g_h, g_w)
     maps = cls_attention_map(rollout, grid_size, num_prefix_tokens)  # (B, g_h, g_w)
     maps = upsample(maps, tuple(images.shape[-2:]))  # (B, H, W)
     return normalize_maps(maps) if normalize else maps

@@ -1,5 +1,5 @@
 """The from-scratch building blocks, one concept per file."""
-from . import sampling
+from . import grid_sample
 from .attention import Attention, scaled_dot_product_attention
 from .block import Block, drop_path
 from .cross_attention import CrossAttention, CrossAttentionBlock
@@ -24,7 +24,7 @@ __all__ = [
     "SpatialTransformer",
     "TemporalEncoder",
     "drop_path",
+    "grid_sample",
     "resample_pos_embed",
-    "sampling",
     "scaled_dot_product_attention",
 ]

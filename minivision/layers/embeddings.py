@@ -162,7 +162,7 @@ def _check_image(x: torch.Tensor, in_channels: int, image_size: int, patch_size:
         raise ValueError(
             f"expected {image_size}x{image_size} images, got {H}x{W}. Resize the images to "
             f"{image_size}x{image_size}, or build the model with image_size={H} (the weight "
-            f"importers interpolate the position embeddings: from_timm(..., image_size={H})), "
+            f"importers interpolate the position embeddings: load_timm(..., image_size={H})), "
             f"or set dynamic_size=True."
         )
     if H % patch_size or W % patch_size:

@@ -12,7 +12,7 @@ Both steps are differentiable in theta, so the localisation network learns from 
 loss alone, with no label saying what the transform should be. Its last layer starts at zero
 weight and identity bias: at initialisation the STN returns its input unchanged (the paper's
 advice, sec. 4.1), and the classifier behind it is not handed garbage at the start of training.
-:mod:`minivision.layers.sampling` writes the two steps out by hand.
+:mod:`minivision.layers.grid_sample` writes the two steps out by hand.
 """
 import torch
 import torch.nn.functional as F

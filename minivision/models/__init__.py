@@ -1,6 +1,8 @@
 """Models built from minivision.layers."""
+from .cct import CCTConfig, CompactTransformer
 from .cnn import VGG, ResNet, STNClassifier, resnet18, resnet50, vgg16
-from .multimodal import CaptionConditionedClassifier
+from .caption_classifier import CaptionConditionedClassifier
+from .parameters import count_parameters
 from .registry import MODEL_NAMES, create_model
 from .video import (
     FactorisedEncoderViT,
@@ -9,11 +11,14 @@ from .video import (
     PseudoVideoClassifier,
 )
 from .vit import PRESETS, ViTConfig, VisionTransformer
+from .vit_import import load_hf, load_timm, load_torchvision
 
 __all__ = [
     "MODEL_NAMES",
     "PRESETS",
+    "CCTConfig",
     "CaptionConditionedClassifier",
+    "CompactTransformer",
     "FactorisedEncoderViT",
     "FactorisedSelfAttentionViT",
     "PerFrameViT",
@@ -23,7 +28,11 @@ __all__ = [
     "VGG",
     "ViTConfig",
     "VisionTransformer",
+    "count_parameters",
     "create_model",
+    "load_hf",
+    "load_timm",
+    "load_torchvision",
     "resnet18",
     "resnet50",
     "vgg16",

@@ -125,6 +125,18 @@ class ResNet(nn.Module):
         x = self.avgpool(x).flatten(1)  # (B, 512 e)
         return self.fc(x)  # (B, num_classes)
 
+    # What the model tells training and analysis code (the contract: models/protocol.py).
+    def no_weight_decay(self) -> set[str]:
+        """None beyond the 1-D parameters (biases, BatchNorm scales and shifts)."""
+        return set()
+
+    def get_classifier(self) -> nn.Module:
+        return self.fc
+
+    def gradcam_layer(self) -> nn.Module:
+        """The last stage, ``layer4``: the last conv maps (4x4 at 32x32) before the pooling."""
+        return self.layer4
+
 
 def resnet18(num_classes: int = 10, in_channels: int = 3) -> ResNet:
     """ResNet-18, CIFAR stem (11.17M parameters for 10 classes)."""
@@ -190,6 +202,18 @@ class VGG(nn.Module):
         x = self.avgpool(x).flatten(1)  # (B, 512)
         return self.classifier(x)  # (B, num_classes)
 
+    # What the model tells training and analysis code (the contract: models/protocol.py).
+    def no_weight_decay(self) -> set[str]:
+        """None beyond the 1-D parameters (biases, BatchNorm scales and shifts)."""
+        return set()
+
+    def get_classifier(self) -> nn.Module:
+        return self.classifier[-1]
+
+    def gradcam_layer(self) -> nn.Module:
+        """The last conv's ReLU (2x2 at 32x32): the last max-pool would leave a single cell."""
+        return self.features[-2]
+
 
 def vgg16(num_classes: int = 10, in_channels: int = 3) -> VGG:
     """VGG-16 with batch norm for 32x32 images (15.25M parameters for 10 classes)."""
@@ -251,6 +275,18 @@ class STNClassifier(nn.Module):
         x = self.stn(x)  # (B, C, H, W): straightened by the STN (or unchanged)
         x = self.features(x).flatten(1)  # (B, 128 * H/8 * W/8)
         return self.classifier(x)  # (B, num_classes)
+
+    # What the model tells training and analysis code (the contract: models/protocol.py).
+    def no_weight_decay(self) -> set[str]:
+        """None beyond the 1-D parameters (biases, BatchNorm scales and shifts)."""
+        return set()
+
+    def get_classifier(self) -> nn.Module:
+        return self.classifier[-1]
+
+    def gradcam_layer(self) -> nn.Module:
+        """The last conv's ReLU (H/4 x W/4), before the last max-pool."""
+        return self.features[-2]
 
 
 def _check_sizes(**sizes) -> None:

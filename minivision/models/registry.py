@@ -6,11 +6,13 @@ a ViT with a ResNet is a change of one string.
 """
 from torch import nn
 
+from .cct import PRESETS as CCT_PRESETS
+from .cct import CCTConfig, CompactTransformer
 from .cnn import STNClassifier, resnet18, resnet50, vgg16
 from .vit import PRESETS, ViTConfig, VisionTransformer
 
 CNN_NAMES = ("resnet18", "resnet50", "vgg16", "stn_cnn", "cnn")
-MODEL_NAMES = tuple(sorted(PRESETS)) + CNN_NAMES
+MODEL_NAMES = tuple(sorted(PRESETS)) + tuple(sorted(CCT_PRESETS)) + CNN_NAMES
 
 
 def create_model(
@@ -20,7 +22,8 @@ def create_model(
 
     Args:
         name: one of ``MODEL_NAMES``: a ViT preset (``"vit_tiny_patch4_32"``, ...), ``"resnet18"``,
-            ``"resnet50"``, ``"vgg16"``, ``"stn_cnn"`` (the lesson-02 CNN with a spatial
+            ``"resnet50"``, ``"vgg16"``, a compact convolutional transformer (``"cct_7_3x1_32"``,
+            ...; :mod:`minivision.models.cct`), ``"stn_cnn"`` (the lesson-02 CNN with a spatial
             transformer) or ``"cnn"`` (the same CNN without it).
         num_classes: outputs of the head.
         image_size: input height and width. The ResNets and VGG work at any size of at least 32;
@@ -35,6 +38,11 @@ def create_model(
             name, num_classes=num_classes, image_size=image_size, in_channels=in_channels
         )
         return VisionTransformer(config)
+    if name in CCT_PRESETS:
+        config = CCTConfig.from_preset(
+            name, num_classes=num_classes, image_size=image_size, in_channels=in_channels
+        )
+        return CompactTransformer(config)
     if name == "resnet18":
         return resnet18(num_classes=num_classes, in_channels=in_channels)
     if name == "resnet50":

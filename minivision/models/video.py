@@ -17,6 +17,7 @@ from torch import nn
 
 from ..layers import PatchEmbeddings
 from ..layers.spatiotemporal import FactorisedEncoder, FactorisedSelfAttentionBlock, TemporalEncoder
+from .vit import ViTConfig, VisionTransformer
 
 
 def _check_clip(x: torch.Tensor, num_frames: int | None = None):
@@ -109,6 +110,15 @@ class FactorisedSelfAttentionViT(nn.Module):
         x = x.mean(dim=(1, 2))  # (B, D): no [CLS] in model 3, so pool every token
         return self.head(x)  # (B, num_classes)
 
+    # What the model tells training code (the contract: models/protocol.py).
+    def no_weight_decay(self) -> set[str]:
+        """The spatial position embeddings. ``temporal_pos_embed`` keeps its weight decay, as in
+        the runs of lesson 09 (the name rule used before did not list it)."""
+        return {"pos_embed"}
+
+    def get_classifier(self) -> nn.Module:
+        return self.head
+
 
 class FactorisedEncoderViT(nn.Module):
     """ViViT model 2 (factorised encoder). Arguments as :class:`FactorisedSelfAttentionViT`, with
@@ -173,6 +183,15 @@ class FactorisedEncoderViT(nn.Module):
         x = self.encoder(x)  # (B, 1 + T, D)
         return self.head(x[:, 0])  # (B, num_classes)
 
+    # What the model tells training code (the contract: models/protocol.py).
+    def no_weight_decay(self) -> set[str]:
+        """The frames' [CLS] and positions, and those of the temporal encoder."""
+        return {"cls_token", "pos_embed", "encoder.temporal.cls_token",
+                "encoder.temporal.pos_embed"}
+
+    def get_classifier(self) -> nn.Module:
+        return self.head
+
 
 class PerFrameViT(nn.Module):
     """Classify every frame with an image classifier and average the logits (no notion of time).
@@ -212,7 +231,7 @@ class PseudoVideoClassifier(nn.Module):
 
     def __init__(
         self,
-        backbone: nn.Module,
+        backbone: VisionTransformer,
         *,
         num_frames: int,
         num_classes: int,
@@ -221,7 +240,11 @@ class PseudoVideoClassifier(nn.Module):
         dropout: float = 0.0,
     ):
         super().__init__()
-        config = backbone.config
+        config = getattr(backbone, "config", None)
+        if not isinstance(config, ViTConfig):  # its width, heads and norm size the new blocks
+            raise ValueError(f"PseudoVideoClassifier needs a minivision VisionTransformer "
+                             f"backbone, got {type(backbone).__name__}; import a timm or Hugging "
+                             f"Face ViT with minivision.models.load_timm or load_hf.")
         self.backbone = backbone
         self.num_frames = num_frames
         self.temporal = TemporalEncoder(
@@ -251,3 +274,11 @@ class PseudoVideoClassifier(nn.Module):
         frames = self.backbone.pool(frames)  # (B*T, D): each frame's [CLS]
         x = self.temporal(frames.reshape(B, T, -1))  # (B, 1 + T, D)
         return self.head(x[:, 0])  # (B, num_classes)
+
+    # What the model tells training code (the contract: models/protocol.py).
+    def no_weight_decay(self) -> set[str]:
+        """The temporal [CLS] and positions; the backbone answers for its own parameters."""
+        return {"temporal.cls_token", "temporal.pos_embed"}
+
+    def get_classifier(self) -> nn.Module:
+        return self.head

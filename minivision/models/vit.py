@@ -5,8 +5,9 @@
     y   = LN(z_L^0)  ->  head                             eq. 4   pool + head
 
 ``forward_features`` gives the tokens, ``forward_head`` the logits (timm's split). Weights from
-Hugging Face transformers, timm and torchvision load with ``from_hf``, ``from_timm`` and
-``from_torchvision`` (the importers live in :mod:`minivision.models.vit_import`).
+Hugging Face transformers, timm and torchvision load with the free functions ``load_hf``,
+``load_timm`` and ``load_torchvision`` in :mod:`minivision.models.vit_import`, which imports this
+module (and not the other way round).
 """
 from dataclasses import asdict, dataclass, replace
 
@@ -201,31 +202,58 @@ class VisionTransformer(nn.Module):
             nn.init.trunc_normal_(self.head.weight, std=0.02)
             nn.init.zeros_(self.head.bias)
 
+    # What the model tells training and analysis code (the contract: models/protocol.py).
+    def no_weight_decay(self) -> set[str]:
+        """The parameters besides the 1-D ones that take no weight decay (timm's method): the
+        position embeddings and [CLS] are vectors the model looks up, not weights of a map."""
+        names = {"embeddings.pos_embed"}
+        if self.embeddings.cls_token is not None:
+            names.add("embeddings.cls_token")
+        return names
+
+    def get_classifier(self) -> nn.Module:
+        """The head: the layer that "head" fine-tuning trains and a new task replaces."""
+        return self.head
+
+    @property
+    def num_layers(self) -> int:
+        """L + 1: the layer id of the final norm and the head (see :meth:`layer_id`)."""
+        return len(self.encoder.blocks) + 1
+
+    def layer_id(self, param_name: str) -> int:
+        """The layer of a parameter for layer-wise lr decay (BEiT sec. 2.4; MAE's
+        ``get_layer_id_for_vit``): 0 for the embeddings, i + 1 for block i, ``num_layers`` for
+        the final norm and the head. "last_k" fine-tuning trains the ids above L - k."""
+        parts = param_name.split(".")
+        if parts[0] == "embeddings":
+            return 0
+        if parts[:2] == ["encoder", "blocks"]:
+            return int(parts[2]) + 1
+        if parts[:2] == ["encoder", "norm"] or parts[0] == "head":
+            return self.num_layers
+        raise ValueError(f"{param_name!r} is not a parameter name of this VisionTransformer; "
+                         f"use the names of model.named_parameters().")
+
+    def gradcam_layer(self) -> nn.Module:
+        """The last block's ``norm1``, the input of the last attention. Not the block's output:
+        with [CLS] pooling the head reads token 0 only and the last MLP acts per token, so every
+        patch token there has zero gradient (see :mod:`minivision.analysis.gradcam`)."""
+        return self.encoder.blocks[-1].norm1
+
+    @property
+    def num_prefix_tokens(self) -> int:
+        """Tokens before the patches: 1 with [CLS] (pool="cls"), 0 with mean pooling."""
+        return self.embeddings.num_prefix_tokens
+
+    def patch_grid(self, image_size: tuple[int, int]) -> tuple[int, int]:
+        """(g_h, g_w): the grid of patch tokens for images of ``image_size`` = (H, W) pixels."""
+        p = self.config.patch_size
+        return image_size[0] // p, image_size[1] // p
+
     @classmethod
     def from_preset(cls, name: str, **overrides) -> "VisionTransformer":
         """Build a randomly initialised model of a named size (``PRESETS``)."""
         return cls(ViTConfig.from_preset(name, **overrides))
-
-    @classmethod
-    def from_hf(cls, source, **kwargs) -> "VisionTransformer":
-        """Load a Hugging Face transformers ViT; see :func:`minivision.models.vit_import.load_hf`."""
-        from .vit_import import load_hf
-
-        return load_hf(source, **kwargs)
-
-    @classmethod
-    def from_timm(cls, source, **kwargs) -> "VisionTransformer":
-        """Load a timm ViT; see :func:`minivision.models.vit_import.load_timm`."""
-        from .vit_import import load_timm
-
-        return load_timm(source, **kwargs)
-
-    @classmethod
-    def from_torchvision(cls, source, **kwargs) -> "VisionTransformer":
-        """Load a torchvision ViT; see :func:`minivision.models.vit_import.load_torchvision`."""
-        from .vit_import import load_torchvision
-
-        return load_torchvision(source, **kwargs)
 
 
 def _make_head(embed_dim: int, num_classes: int) -> nn.Module:

@@ -147,3 +147,7 @@ class JigsawNet(nn.Module):
         B = tiles.shape[0]
         features = self.backbone(tiles.flatten(0, 1))  # (B*9, F): the same weights for every tile
         return self.head(features.reshape(B, -1))  # (B, 9*F) -> (B, P)
+
+    def get_classifier(self) -> nn.Module:
+        """The pretext head (the whole MLP): what "head" fine-tuning trains."""
+        return self.head

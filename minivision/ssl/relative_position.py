@@ -66,3 +66,7 @@ class RelativePositionNet(nn.Module):
         features = self.backbone(torch.cat([centre, neighbour]))  # (2B, F): shared weights
         first, second = features.chunk(2)  # (B, F) each
         return self.head(torch.cat([first, second], dim=1))  # (B, 8)
+
+    def get_classifier(self) -> nn.Module:
+        """The pretext head (the whole MLP): what "head" fine-tuning trains."""
+        return self.head

@@ -11,7 +11,7 @@ there the global generators are in every checkpoint already.
 import numpy as np
 from torch.utils.data import BatchSampler, Dataset, Sampler, get_worker_info
 
-from .utils import seed_everything
+from ..runtime import seed_everything
 
 
 def batch_seed(seed: int, rank: int, epoch: int, batch: int) -> int:

@@ -20,11 +20,11 @@ import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..runtime import seed_everything
 from .checkpoint import CheckpointError, atomic_write_text
 from .config import ConfigError, TrainConfig
 from .interrupts import GracefulInterrupts, Interrupted
 from .runlock import RunLock, RunLockedError
-from .utils import seed_everything
 
 DATASET_NAMES = ("builtin", "builtin_distorted", "cifar10", "cifar100", "eurosat")
 AUGMENTATIONS = ("none", "standard", "cutmix", "mixup")
@@ -132,7 +132,7 @@ def check_hardware(config: TrainConfig) -> None:
     """A ValueError now, before any file is written, if --device or --amp asks for what is not
     here."""
     from .trainer import _amp_dtype
-    from .utils import pick_device
+    from ..runtime import pick_device
 
     device = pick_device(config.device)
     with warnings.catch_warnings():  # the slow-bf16 warning comes again from fit
@@ -145,7 +145,7 @@ def build_run(run: RunArgs, config: TrainConfig):
     from ..data import (cutmix_mixup_collate, dataset_info, default_transforms, device_loader,
                         get_dataset, make_loader, to_uint8)
     from ..models.registry import MODEL_NAMES, create_model
-    from .utils import pick_device
+    from ..runtime import pick_device
 
     if run.model not in MODEL_NAMES:
         raise ValueError(f"unknown model {run.model!r}; choose one of: {', '.join(MODEL_NAMES)}.")
@@ -219,9 +219,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _train(run: RunArgs, config: TrainConfig, is_main: bool) -> int:
+    from ..models.parameters import count_parameters
     from .history import plot_history
     from .trainer import fit
-    from .utils import count_parameters
 
     model, train_loader, test_loader = build_run(run, config)
     out = Path(run.out)

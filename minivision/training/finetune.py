@@ -16,31 +16,37 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .optim import no_weight_decay
-from .utils import count_parameters, pick_device, tqdm
+from ..models.parameters import count_parameters
+from ..models.protocol import require
+from ..runtime import pick_device, tqdm
+from .optim import no_weight_decay_names, takes_weight_decay
+from .wrappers import unwrap_model
 
 STRATEGIES = ("none", "head", "last_k", "full")
 
 
 def classifier_head(model: nn.Module) -> nn.Module:
-    """The last layer: ``model.head`` (ViT, timm), ``model.fc`` (ResNet), or the last Linear."""
-    for name in ("head", "fc"):
-        module = getattr(model, name, None)
-        if isinstance(module, nn.Module) and any(True for _ in module.parameters()):
-            return module
-    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
-    if not linears:
-        raise ValueError(f"cannot find the classifier of {type(model).__name__}: it has no `head`, "
-                         "no `fc` and no nn.Linear.")
-    return linears[-1]
+    """The last layer: what ``model.get_classifier()`` says (minivision models, timm), else the
+    model's last ``nn.Linear`` (torchvision's ``fc``, a plain ``nn.Sequential``)."""
+    if hasattr(model, "get_classifier"):
+        head = model.get_classifier()
+    else:
+        linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+        head = linears[-1] if linears else None
+    if head is None or not any(True for _ in head.parameters()):
+        raise ValueError(f"{type(model).__name__} has no classifier with parameters (no "
+                         "get_classifier() and no nn.Linear, or a head built with "
+                         "num_classes=0); give it one, e.g. model.reset_classifier(10).")
+    return head
 
 
 def apply_finetune_strategy(model: nn.Module, strategy: str, *, k: int | None = None) -> dict:
     """Set ``requires_grad`` for a fine-tuning strategy (see the module docstring).
 
     Args:
-        model: a VisionTransformer (``encoder.blocks``, ``encoder.norm``, ``head``); "head",
-            "none" and "full" also work for CNNs.
+        model: any model for "none" and "full"; one whose classifier :func:`classifier_head`
+            finds for "head"; one with ``layer_id`` and ``num_layers`` (a VisionTransformer,
+            see :mod:`minivision.models.protocol`) for "last_k".
         strategy: "none", "head", "last_k" or "full".
         k: the number of trailing blocks for "last_k" (1 <= k <= depth).
 
@@ -49,49 +55,57 @@ def apply_finetune_strategy(model: nn.Module, strategy: str, *, k: int | None = 
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {list(STRATEGIES)}, got {strategy!r}.")
+    if k is not None and strategy != "last_k":
+        raise ValueError(f"k is only used by strategy 'last_k', got k={k} with {strategy!r}.")
     model.requires_grad_(strategy == "full")
     if strategy == "head":
         classifier_head(model).requires_grad_(True)
     elif strategy == "last_k":
-        encoder = getattr(model, "encoder", None)
-        if encoder is None or not hasattr(encoder, "blocks"):
-            raise ValueError(f"'last_k' needs a model with encoder.blocks (a VisionTransformer); "
-                             f"got {type(model).__name__}.")
-        depth = len(encoder.blocks)
-        if k is None or not 1 <= k <= depth:
-            raise ValueError(f"'last_k' needs k between 1 and the depth {depth}, got k={k}.")
-        for block in encoder.blocks[depth - k:]:
-            block.requires_grad_(True)
-        encoder.norm.requires_grad_(True)
-        classifier_head(model).requires_grad_(True)
-    elif k is not None:
-        raise ValueError(f"k is only used by strategy 'last_k', got k={k} with {strategy!r}.")
+        _train_last_blocks(model, k)
     trainable, total = count_parameters(model, trainable_only=True), count_parameters(model)
     return {"strategy": strategy, "trainable": trainable, "total": total,
             "fraction": trainable / total}
+
+
+def _train_last_blocks(model: nn.Module, k: int | None) -> None:
+    """Unfreeze the last k blocks, the final norm and the head: the layer ids above L - k
+    (block i has id i + 1, the final norm and the head L + 1, the embeddings 0)."""
+    model = unwrap_model(model)  # the names layer_id knows, without "_orig_mod." or "module."
+    require(model, "layer_id", "num_layers", purpose="'last_k' fine-tuning",
+            hint="A VisionTransformer numbers its embeddings 0, its encoder.blocks 1..L and "
+                 "its final norm and head L + 1.")
+    depth = model.num_layers - 1
+    if k is None or not 1 <= k <= depth:
+        raise ValueError(f"'last_k' needs k between 1 and the depth {depth}, got k={k}.")
+    for name, param in model.named_parameters():
+        if model.layer_id(name) > depth - k:
+            param.requires_grad_(True)
 
 
 def param_groups_lrd(model: nn.Module, *, lr: float, layer_decay: float,
                      weight_decay: float = 0.05) -> list[dict]:
     """Parameter groups with layer-wise learning-rate decay, for a VisionTransformer.
 
-    Layer ids: the embeddings 0, block i (0-based) i + 1, the final norm and the head L + 1.
-    A parameter of layer l gets ``lr * layer_decay ** (L + 1 - l)``; 1-D parameters and the
-    embeddings get no weight decay (as in :func:`param_groups_weight_decay`).
+    The model numbers its parameters (``model.layer_id(name)``, see
+    :mod:`minivision.models.protocol`): the embeddings 0, block i (0-based) i + 1, the final
+    norm and the head L + 1 = ``model.num_layers``. A parameter of layer l gets
+    ``lr * layer_decay ** (L + 1 - l)``; 1-D parameters and those the model lists in
+    ``no_weight_decay()`` get no weight decay (as in :func:`param_groups_weight_decay`).
 
     Returns:
         a list of optimizer groups, each with "params", "lr", "weight_decay" and "layer_id".
     """
-    if not hasattr(model, "encoder") or not hasattr(model.encoder, "blocks"):
-        raise ValueError(f"layer-wise lr decay needs encoder.blocks (a VisionTransformer); "
-                         f"got {type(model).__name__}.")
-    num_layers = len(model.encoder.blocks) + 1
+    model = unwrap_model(model)  # the names layer_id knows, without "_orig_mod." or "module."
+    require(model, "layer_id", "num_layers", purpose="layer-wise lr decay",
+            hint="Train it with layer_decay=None, or add the two (VisionTransformer has them).")
+    num_layers = model.num_layers
+    no_decay_names = no_weight_decay_names(model)
     groups = {}
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
-        layer_id = _layer_id(name, num_layers)
-        decay = 0.0 if no_weight_decay(name, param) else weight_decay
+        layer_id = model.layer_id(name)
+        decay = weight_decay if takes_weight_decay(name, param, no_decay_names) else 0.0
         key = (layer_id, decay)
         if key not in groups:
             scale = layer_decay ** (num_layers - layer_id)
@@ -99,14 +113,6 @@ def param_groups_lrd(model: nn.Module, *, lr: float, layer_decay: float,
                            "layer_id": layer_id}
         groups[key]["params"].append(param)
     return list(groups.values())
-
-
-def _layer_id(name: str, num_layers: int) -> int:
-    if name.startswith("embeddings."):
-        return 0
-    if name.startswith("encoder.blocks."):
-        return int(name.split(".")[2]) + 1
-    return num_layers  # encoder.norm, head
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""A bilinear sampler written by hand from the Spatial Transformer paper (Jaderberg et al. 2015).
+"""The affine grid and the bilinear grid sample, written by hand from the Spatial Transformer paper
+(Jaderberg et al. 2015): what ``F.affine_grid`` and ``F.grid_sample`` compute.
 
 Two steps, each one equation of the paper:
 

@@ -24,10 +24,11 @@ from .video import _init_linear_and_norm
 class CaptionConditionedClassifier(nn.Module):
     """A ViT whose tokens cross-attend to text embeddings before the [CLS] token is classified.
 
-    The lesson compares three kinds of text, all chosen by the caller: the image's own caption,
-    the caption of another (random) image, and no text. ``text=None`` skips the cross-attention
-    block, so the no-text baseline is the same network minus that block (rather than a block fed
-    with zeros, which after the context LayerNorm would still add a learned constant).
+    The lesson compares kinds of text, all chosen by the caller: the image's own caption, the
+    caption of another (random) image, one constant caption for every image, and no text.
+    ``text=None`` skips the cross-attention block, so that baseline is the network minus the block.
+    The same text for every image keeps the block (and its MLP, an extra layer) but gives it no
+    information: the control that separates "the text helps" from "more parameters help".
 
     Args:
         backbone: a :class:`minivision.models.VisionTransformer` (pretrained or not); its
@@ -65,7 +66,8 @@ class CaptionConditionedClassifier(nn.Module):
             norm_eps=config.norm_eps,
             fused=config.fused_attn,
         )
-        self.norm = nn.LayerNorm(D, eps=config.norm_eps)  # the block's residual stream is not normalised
+        # the block's residual stream is not normalised
+        self.norm = nn.LayerNorm(D, eps=config.norm_eps)
         self.head = nn.Linear(D, num_classes)
         for module in (self.text_proj, self.cross, self.norm, self.head):
             _init_linear_and_norm(module)  # only the new parts: the backbone may be pretrained
@@ -123,8 +125,8 @@ class CaptionConditionedClassifier(nn.Module):
             )
         if text.shape[0] != images.shape[0]:
             raise ValueError(
-                f"images and text have different batch sizes: {images.shape[0]} vs {text.shape[0]}; "
-                "pass one text per image."
+                f"images and text have different batch sizes: {images.shape[0]} vs "
+                f"{text.shape[0]}; pass one text per image."
             )
         return text
 
