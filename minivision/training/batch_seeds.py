@@ -23,7 +23,7 @@ class SeededBatchSampler(Sampler):
     """Yields ``(seed, indices)`` per batch, numbering batches from the ones the sampler skips.
 
     Args:
-        sampler: a :class:`~minivision.training.trainer.ResumableSampler`.
+        sampler: a :class:`~minivision.training.data_order.ResumableSampler`.
         batch_size, drop_last: as for a DataLoader.
         seed, rank: the run's seed and this process's rank.
     """
