@@ -61,10 +61,10 @@ serve: site
 	$(BIN)/python -m http.server $(PORT) --bind 127.0.0.1 --directory site
 
 test-unit: setup
-	$(BIN)/pytest tests -q
+	$(UNIT_TESTS)
 
 test-lessons: setup data
-	MINIVISION_QUICK=1 $(BIN)/pytest --nbval --nbval-current-env --nbval-sanitize-with lessons/sanitize.cfg lessons -q -p no:cacheprovider
+	$(LESSON_TESTS)
 
 test-site: setup browser site
 	MINIVISION_SITE=site $(BIN)/pytest tests/site -q
@@ -93,9 +93,18 @@ release-tag:
 		if [ -n "$(PUSH_TAG)" ]; then git push origin "$$tag"; fi; \
 	fi
 
+# Two pytest-xdist workers, one per core, one thread each (tests/conftest.py; OMP_NUM_THREADS for
+# the lessons' kernels): the site tests stay on one worker (one build), a lesson's cells on one.
+# The 20 slowest tests are listed at the end, to keep the suite within its 15 minutes.
+# XDIST= (empty) runs them in one process.
+XDIST ?= -n 2
+UNIT_TESTS = OMP_NUM_THREADS=1 $(BIN)/pytest tests -q $(XDIST) --dist loadgroup --durations=20
+LESSON_TESTS = OMP_NUM_THREADS=1 MINIVISION_QUICK=1 $(BIN)/pytest --nbval --nbval-current-env \
+	--nbval-sanitize-with lessons/sanitize.cfg lessons -q -p no:cacheprovider $(XDIST) \
+	--dist loadscope --durations=11
 test: setup data browser
-	$(BIN)/pytest tests -q
-	MINIVISION_QUICK=1 $(BIN)/pytest --nbval --nbval-current-env --nbval-sanitize-with lessons/sanitize.cfg lessons -q -p no:cacheprovider
+	$(UNIT_TESTS)
+	$(LESSON_TESTS)
 
 # Re-execute every lesson at full settings and store the outputs in the notebooks.
 lessons: setup data

@@ -80,6 +80,9 @@ def browser():
 
 @pytest.fixture(scope="session")
 def artifacts() -> Path:
+    """test-artifacts/, with the screenshots of earlier runs removed (a page that no longer
+    exists must not leave its old screenshot behind)."""
+    shutil.rmtree(ARTIFACTS / "screenshots", ignore_errors=True)
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
 
@@ -135,3 +138,10 @@ def _listen(tab) -> dict:
     tab.on("request", lambda req: log["outside"].append(req.url)
            if urlparse(req.url).hostname not in ("127.0.0.1", None) else None)
     return log
+
+
+def pytest_collection_modifyitems(items):
+    """Under pytest-xdist, every site test runs on one worker, so the site is built once."""
+    for item in items:
+        if Path(str(item.fspath)).resolve().is_relative_to(Path(__file__).parent):
+            item.add_marker(pytest.mark.xdist_group("site"))
