@@ -65,6 +65,27 @@ def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
     return tensor
 
 
+def all_reduce_sums(sums: dict, device: torch.device) -> dict:
+    """Sum named scalars over all processes: {name: tensor ()} -> {name: tensor ()}.
+
+    A process whose shard had no batch at all knows no names; it still joins the reduction (with
+    zeros), else the others would wait for it forever. So the processes first agree on the names
+    (the first non-empty list, in its order, then any others), then add one stacked tensor.
+    Without a process group: ``sums``.
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        return sums
+    everyone = [None] * dist.get_world_size()
+    dist.all_gather_object(everyone, list(sums))
+    names = list(dict.fromkeys(name for names in everyone for name in names))
+    if not names:
+        return {}
+    zero = torch.zeros((), device=device)
+    totals = torch.stack([sums.get(name, zero).to(device) for name in names])
+    dist.all_reduce(totals, op=dist.ReduceOp.SUM)
+    return dict(zip(names, totals))
+
+
 def barrier() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.barrier()

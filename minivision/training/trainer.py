@@ -33,7 +33,8 @@ from .checkpoint import (atomic_write_text, get_rng_state, load_checkpoint, load
                          remove_stale_temp_files, save_checkpoint, set_rng_state)
 from .config import TrainConfig
 from .data_order import controlled_loader, sharded_loader
-from .distributed import DistInfo, all_reduce_sum, setup_distributed, teardown_distributed
+from .distributed import (DistInfo, all_reduce_sum, all_reduce_sums, setup_distributed,
+                          teardown_distributed)
 from .history import History
 from .interrupts import GracefulInterrupts
 from .optim import build_optimizer, param_groups_weight_decay
@@ -435,12 +436,11 @@ def evaluate(model: nn.Module, loader: DataLoader, *, device=None, amp: str | No
         for name, value in task.evaluate(outputs, targets).items():
             sums[name] = sums.get(name, torch.zeros((), device=device)) + value
     model.train(was_training)
-    names = list(sums)
-    totals = all_reduce_sum(torch.stack([sums[n] for n in names])) if names else None
-    if not names or totals[names.index("count")] == 0:
+    totals = all_reduce_sums(sums, device)  # a shard with no batch still takes part
+    if "count" not in totals or totals["count"] == 0:
         raise ValueError("the evaluation loader yields no samples.")
-    count = totals[names.index("count")]
-    return {n: (total / count).item() for n, total in zip(names, totals) if n != "count"}
+    count = totals["count"]
+    return {n: (total / count).item() for n, total in totals.items() if n != "count"}
 
 
 def _evaluation_device(model: nn.Module, device) -> torch.device:
