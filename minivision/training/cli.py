@@ -2,6 +2,7 @@
 
     minivision train            # the micro ViT on the built-in shapes (about 1.5 minutes on a CPU)
     minivision train --model resnet18 --dataset cifar10 --epochs 30 --amp bf16 --compile
+    minivision train --pretrained torchvision:vit_b_16 --dataset cifar10 --optimizer sgd --lr 0.01
     torchrun --nproc_per_node=4 -m minivision.training.cli --dataset cifar100 --epochs 100
 
 It writes to --out: metrics.json (the History), history.png, config.json, last.pt and prev.pt;
@@ -10,6 +11,11 @@ a classic ``main.py``; argparse fills two dataclasses, :class:`RunArgs` (model, 
 :class:`TrainConfig` (the optimisation). Every mistake the command can see before training (a bad
 value, a missing GPU, an output folder it cannot write) is one ``error:`` line and exit code 2,
 printed before anything is written; Ctrl-C and ``kill`` save the last step and exit with 130 / 143.
+
+``--pretrained SPEC`` fine-tunes pretrained weights instead of training ``--model`` from scratch
+(:mod:`minivision.models.pretrained` lists the SPECs); the two flags together are an error, since
+the weights fix the architecture. config.json records the source, so ``--resume`` rebuilds the
+model from that record without reading the weights again (and says so).
 """
 import argparse
 import contextlib
@@ -24,6 +30,7 @@ from ..runtime import seed_everything
 from .checkpoint import CheckpointError, atomic_write_text
 from .config import ConfigError, TrainConfig
 from .interrupts import GracefulInterrupts, Interrupted
+from ..models.pretrained import PREFIXES, Pretrained, load_pretrained, parse_spec
 from .runlock import RunLock, RunLockedError
 
 DATASET_NAMES = ("builtin", "builtin_distorted", "cifar10", "cifar100", "eurosat")
@@ -34,7 +41,8 @@ AUGMENTATIONS = ("none", "standard", "cutmix", "mixup")
 class RunArgs:
     """What to train on what, and where the results go."""
 
-    model: str = "vit_micro_patch8_32"
+    model: str | None = "vit_micro_patch8_32"  # None with --pretrained: the weights' ViT
+    pretrained: str | None = None  # torchvision:NAME[:WEIGHTS], timm:NAME, hf:ORG/NAME or a path
     dataset: str = "builtin"
     data_root: str | None = None
     batch_size: int = 128
@@ -43,7 +51,7 @@ class RunArgs:
     data_on_device: bool | None = None  # None: on for CUDA (minivision.data.device_loader)
     train_samples: int | None = None  # None: the whole split (built-in: 10,000 / 2,000)
     test_samples: int | None = None
-    out: str | None = None  # None: runs/<model>-<dataset>
+    out: str | None = None  # None: runs/<model or pretrained>-<dataset>
 
 
 # The demo defaults: `minivision train` with no options trains the micro ViT (patch 8) on the
@@ -54,8 +62,10 @@ DEMO_DEFAULTS = dict(epochs=12, lr=2e-3, warmup_epochs=1.0)
 def build_parser() -> argparse.ArgumentParser:
     d, t = RunArgs(), TrainConfig(**DEMO_DEFAULTS)
     p = argparse.ArgumentParser(prog="minivision train", description=__doc__.split("\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--model", default=d.model, help="a name from minivision.models.MODEL_NAMES")
+                                formatter_class=_DefaultsFormatter)
+    p.add_argument("--model", default=None, help="a name from minivision.models.MODEL_NAMES, "
+                   f"trained from scratch (default: {d.model}; not with --pretrained)")
+    p.add_argument("--pretrained", default=None, metavar="SPEC", help=PRETRAINED_HELP)
     p.add_argument("--dataset", default=d.dataset, choices=DATASET_NAMES)
     p.add_argument("--data-root", default=d.data_root, help="folder holding the datasets")
     p.add_argument("--batch-size", type=int, default=d.batch_size)
@@ -94,11 +104,29 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+PRETRAINED_HELP = (
+    "fine-tune pretrained weights instead of --model: torchvision:vit_b_16[:WEIGHTS], "
+    "timm:vit_base_patch16_224, hf:google/vit-base-patch16-224 (read from the torch / Hugging "
+    "Face caches, downloaded where there is a network), or a local path: a folder written by "
+    "save_pretrained (transformers) or save_for_hf (timm), or a torchvision ViT state-dict file "
+    "(torch.save(model.state_dict()), .safetensors). The head is replaced for the dataset's "
+    "classes; images are resized to the model's image size and normalised with the weights' "
+    "statistics where the source states them (else the dataset's); data stay on the host")
+
+
+class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows defaults, except None (which says nothing: the help text tells what happens)."""
+
+    def _get_help_string(self, action):
+        return action.help if action.default is None else super()._get_help_string(action)
+
+
 def parse_args(argv) -> tuple[RunArgs, TrainConfig]:
     """Command-line words -> (RunArgs, TrainConfig); a ValueError for impossible values."""
     ns = build_parser().parse_args(argv)
     run = RunArgs(**{k: getattr(ns, k) for k in asdict(RunArgs())})
-    run.out = run.out or str(Path("runs") / f"{run.model}-{run.dataset}")
+    _choose_model(run, ns.resume)
+    run.out = run.out or str(Path("runs") / f"{_run_name(run)}-{run.dataset}")
     if run.batch_size < 1:
         raise ValueError(f"--batch-size must be at least 1, got {run.batch_size}.")
     for name in ("train_samples", "test_samples"):
@@ -128,6 +156,60 @@ def parse_args(argv) -> tuple[RunArgs, TrainConfig]:
     return run, config
 
 
+def _choose_model(run: RunArgs, resume) -> None:
+    """--model or --pretrained (never both); a resumed fine-tuning run takes its recorded SPEC."""
+    record = recorded_pretrained(run.out, resume) if run.model is None else None
+    if run.pretrained is None and record is not None:
+        run.pretrained = record["spec"]
+    if run.pretrained is None:
+        run.model = run.model or RunArgs.model
+        return
+    if run.model is not None:
+        raise ValueError(f"--model {run.model} and --pretrained {run.pretrained} both choose the "
+                         "model: drop --model (the pretrained weights fix the architecture).")
+    if record is None:  # an unknown prefix or a missing path: now, before any file is written
+        parse_spec(run.pretrained)  # (a resume rebuilds the recorded model: no weights read)
+    if run.data_on_device:
+        raise ValueError("--data-on-device keeps the images at the dataset's size and statistics, "
+                         "but --pretrained resizes them to the model's on the host: drop "
+                         "--data-on-device.")
+    run.data_on_device = False
+
+
+def _run_name(run: RunArgs) -> str:
+    """The default output folder's name: the model, or the pretrained SPEC made a file name."""
+    if run.pretrained is None:
+        return run.model
+    kind, _, name = run.pretrained.partition(":")
+    name = f"{kind}-{name}" if kind in PREFIXES else Path(run.pretrained).stem
+    return name.replace("/", "-").replace(":", "-")
+
+
+def recorded_pretrained(out: str | None, resume) -> dict | None:
+    """The ``pretrained`` record in the config.json of the run being resumed (beside the
+    checkpoint ``--resume PATH``, or in ``--out``), or None."""
+    if not resume or (resume is True and out is None):
+        return None
+    folder = Path(resume).parent if isinstance(resume, str) else Path(out)
+    try:
+        data = json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError):  # no config.json, or not JSON: nothing recorded
+        return None
+    record = data.get("pretrained") if isinstance(data, dict) else None
+    return record if isinstance(record, dict) and "vit_config" in record else None
+
+
+def pretrained_for_run(run: RunArgs, config: TrainConfig) -> tuple[Pretrained, bool]:
+    """The pretrained model of ``run``, and whether it was rebuilt from the resumed run's record
+    (then its weights come from the checkpoint and the SPEC is not read again)."""
+    from ..data import dataset_info
+
+    record = recorded_pretrained(run.out, config.resume)
+    if record is not None:
+        return Pretrained.from_record(record), True
+    return load_pretrained(run.pretrained, num_classes=dataset_info(run.dataset).num_classes), False
+
+
 def check_hardware(config: TrainConfig) -> None:
     """A ValueError now, before any file is written, if --device or --amp asks for what is not
     here."""
@@ -140,23 +222,27 @@ def check_hardware(config: TrainConfig) -> None:
         _amp_dtype(config.amp, device)
 
 
-def build_run(run: RunArgs, config: TrainConfig):
-    """The model and the two loaders named by ``run``."""
+def build_run(run: RunArgs, config: TrainConfig, pretrained: Pretrained | None = None):
+    """The model and the two loaders named by ``run`` (with --pretrained: ``pretrained``'s model,
+    loaded here if not given, and images resized and normalised for it)."""
     from ..data import (cutmix_mixup_collate, dataset_info, default_transforms, device_loader,
                         get_dataset, make_loader, to_uint8)
     from ..models.registry import MODEL_NAMES, create_model
     from ..runtime import pick_device
 
-    if run.model not in MODEL_NAMES:
+    if run.pretrained is None and run.model not in MODEL_NAMES:
         raise ValueError(f"unknown model {run.model!r}; choose one of: {', '.join(MODEL_NAMES)}.")
+    if run.pretrained is not None and pretrained is None:
+        pretrained = pretrained_for_run(run, config)[0]
     info = dataset_info(run.dataset)
     basic = "none" if run.augmentation == "none" else "standard"
     mix = run.augmentation if run.augmentation in ("cutmix", "mixup") else None
     on_device = run.data_on_device
     if on_device is None:  # on a GPU, per-image transforms on the host would set the pace
         on_device = pick_device(config.device).type == "cuda"
-    train_transform = default_transforms(run.dataset, train=True, augmentation=basic)
-    test_transform = default_transforms(run.dataset, train=False)
+    transforms = pretrained.transforms if pretrained is not None else default_transforms
+    train_transform = transforms(run.dataset, train=True, augmentation=basic)
+    test_transform = transforms(run.dataset, train=False)
     if on_device:  # keep uint8 images: device_loader augments and normalises on the device
         train_transform = test_transform = to_uint8
     train_set = get_dataset(run.dataset, train=True, root=run.data_root,
@@ -177,6 +263,8 @@ def build_run(run: RunArgs, config: TrainConfig):
                                    collate_fn=collate)
         test_loader = make_loader(test_set, run.batch_size, train=False,
                                   num_workers=run.num_workers)
+    if pretrained is not None:
+        return pretrained.model, train_loader, test_loader
     model = create_model(run.model, num_classes=info.num_classes, image_size=info.image_size,
                          in_channels=info.in_channels)
     return model, train_loader, test_loader
@@ -223,17 +311,21 @@ def _train(run: RunArgs, config: TrainConfig, is_main: bool) -> int:
     from .history import plot_history
     from .trainer import fit
 
-    model, train_loader, test_loader = build_run(run, config)
+    pretrained, rebuilt = pretrained_for_run(run, config) if run.pretrained else (None, False)
+    model, train_loader, test_loader = build_run(run, config, pretrained)
     out = Path(run.out)
     if is_main:
+        record = {} if pretrained is None else {"pretrained": pretrained.record()}
         if not config.resume or not (out / "config.json").exists():  # a resume keeps the original
             atomic_write_text(out / "config.json", json.dumps(
-                {"run": asdict(run), "train": config.to_dict()}, indent=2))
-        print(f"{run.model} ({count_parameters(model):,} parameters) on {run.dataset}: "
-              f"{len(train_loader.dataset):,} train / {len(test_loader.dataset):,} test images "
-              f"-> {out}")
+                {"run": asdict(run), "train": config.to_dict(), **record}, indent=2))
+        _print_pretrained(pretrained, rebuilt, run)
+        print(f"{run.model or 'ViT from ' + run.pretrained} ({count_parameters(model):,} "
+              f"parameters) on {run.dataset}: {len(train_loader.dataset):,} train / "
+              f"{len(test_loader.dataset):,} test images -> {out}")
     run_info = {"model_name": run.model, "dataset_name": run.dataset,
-                "augmentation": run.augmentation, "train_samples": run.train_samples}
+                "augmentation": run.augmentation, "train_samples": run.train_samples,
+                "pretrained": run.pretrained}
     history = fit(model, train_loader, test_loader=test_loader, config=config, run_info=run_info)
     if is_main:
         atomic_write_text(out / "metrics.json", json.dumps(history.records, indent=2))
@@ -244,6 +336,17 @@ def _train(run: RunArgs, config: TrainConfig, is_main: bool) -> int:
               f"({last['step']} steps); "
               f"best top-1 {100 * history.best('test_top1')['test_top1']:.2f}%")
     return 0
+
+
+def _print_pretrained(pretrained: Pretrained | None, rebuilt: bool, run: RunArgs) -> None:
+    if pretrained is None:
+        return
+    if rebuilt:
+        print(f"--resume: the ViT fine-tuned from {pretrained.spec} is rebuilt from the record in "
+              f"{run.out}/config.json; its weights come from the checkpoint (the pretrained "
+              "weights are not read again)")
+    for line in pretrained.describe(run.dataset):
+        print(line)
 
 
 def _error(err, code: int = 2) -> int:
