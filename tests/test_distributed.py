@@ -35,17 +35,22 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
-@pytest.mark.skipif(not os.path.exists(TORCHRUN), reason="torchrun is not installed")
-def test_torchrun_two_cpu_processes_stay_in_sync(tmp_path):
-    script = tmp_path / "train_ddp.py"
-    script.write_text(SCRIPT)
+def torchrun_two_processes(script_text: str, tmp_path: Path, *, timeout: float) -> None:
+    """Run ``script_text`` as two CPU processes under torchrun, with ``tmp_path`` as its argument."""
+    script = tmp_path / "script.py"
+    script.write_text(script_text)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     env.pop("RANK", None)
     result = subprocess.run(
         [TORCHRUN, "--standalone", "--nproc_per_node=2", str(script), str(tmp_path)],
-        capture_output=True, text=True, timeout=180, env=env,
+        capture_output=True, text=True, timeout=timeout, env=env,
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+
+
+@pytest.mark.skipif(not os.path.exists(TORCHRUN), reason="torchrun is not installed")
+def test_torchrun_two_cpu_processes_stay_in_sync(tmp_path):
+    torchrun_two_processes(SCRIPT, tmp_path, timeout=180)
     rank0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
     rank1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
     for name, tensor in rank0["model"].items():
@@ -93,15 +98,7 @@ EMPTY_SHARD = textwrap.dedent("""
 def test_evaluate_with_an_empty_shard_neither_hangs_nor_miscounts(tmp_path):
     """A process whose evaluation shard has no batch (more processes than test batches) still
     joins the reduction; before, it skipped it and the other process waited forever."""
-    script = tmp_path / "evaluate_ddp.py"
-    script.write_text(EMPTY_SHARD)
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    env.pop("RANK", None)
-    result = subprocess.run(
-        [TORCHRUN, "--standalone", "--nproc_per_node=2", str(script), str(tmp_path)],
-        capture_output=True, text=True, timeout=120, env=env,
-    )
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    torchrun_two_processes(EMPTY_SHARD, tmp_path, timeout=120)
     rank0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
     rank1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
     assert rank0["metrics"] == rank1["metrics"]  # both ranks report the sum over both shards
