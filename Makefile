@@ -8,7 +8,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 SHARED_DATA ?= ../shared/data
-export MINIVISION_DATA ?= $(HOME)/.cache/minivision/data
+# Where `make data` unpacks CIFAR-10: minivision's default data folder. Not exported unless you
+# set it: with MINIVISION_DATA set, the lessons' checkpoints move there too (model_cache), so a
+# lesson run by make and one run in Jupyter share ~/.cache/minivision/checkpoints by default.
+MINIVISION_DATA ?= $(HOME)/.cache/minivision/data
 export NO_MKDOCS_2_WARNING := 1
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false

@@ -34,7 +34,9 @@ FORMAT = "minivision-lesson-model-1"
 
 def checkpoint_dir(root: str | os.PathLike | None = None) -> Path:
     """``root/checkpoints`` if given, else ``$MINIVISION_DATA/checkpoints``, else
-    ``~/.cache/minivision/checkpoints``."""
+    ``~/.cache/minivision/checkpoints``: setting MINIVISION_DATA moves all that minivision keeps
+    (``make`` leaves it unset unless you set it, so a lesson run by ``make lessons`` and one run in
+    Jupyter find the same checkpoints)."""
     if root is None and not os.environ.get("MINIVISION_DATA"):
         return Path.home() / ".cache" / "minivision" / "checkpoints"
     return data_root(root) / "checkpoints"

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ..layers import CrossAttentionBlock
-from .video import _init_linear_and_norm
+from .init import init_linear_and_norm
 
 
 class CaptionConditionedClassifier(nn.Module):
@@ -31,9 +31,12 @@ class CaptionConditionedClassifier(nn.Module):
     information: the control that separates "the text helps" from "more parameters help".
 
     Args:
-        backbone: a :class:`minivision.models.VisionTransformer` (pretrained or not); its
-            ``forward_features`` gives the tokens (B, N, D) and its ``pool`` the pooled token.
-            Its own head is not used (build it with ``num_classes=0`` to drop it).
+        backbone: the image encoder: a :class:`minivision.models.VisionTransformer`
+            (pretrained or not), or a video model read as still clips
+            (:class:`~minivision.models.StillClipEncoder`, lesson 10 on lesson 09's model). Its
+            ``forward_features`` gives the tokens (B, N, D), its ``pool`` the pooled token, its
+            ``config`` the width, heads, MLP ratio and norm that the new block copies. Its own
+            head is not used (build a ViT with ``num_classes=0`` to drop it).
         text_dim: E, the width of the text embeddings (512 for CLIP ViT-B-32).
         num_classes: outputs of the head.
         num_heads: heads of the cross-attention; defaults to the backbone's.
@@ -70,7 +73,7 @@ class CaptionConditionedClassifier(nn.Module):
         self.norm = nn.LayerNorm(D, eps=config.norm_eps)
         self.head = nn.Linear(D, num_classes)
         for module in (self.text_proj, self.cross, self.norm, self.head):
-            _init_linear_and_norm(module)  # only the new parts: the backbone may be pretrained
+            init_linear_and_norm(module)  # only the new parts: the backbone may be pretrained
 
     def forward_features(self, images, text=None, *, text_padding_mask=None) -> torch.Tensor:
         """Args:

@@ -8,7 +8,9 @@ Every model takes clips (B, T, C, H, W) and returns logits (B, num_classes).
   the clip [CLS] into the head.
 - :class:`PerFrameViT`: the baseline that ignores time: classify every frame, average the logits.
 - :class:`PseudoVideoClassifier`: the course exercise: a (pretrained) spatial ViT gives a [CLS]
-  per frame; 1 or 2 temporal blocks with their own [CLS]; a linear head.
+  per frame; 1 or 2 temporal blocks with their own [CLS]; a linear head. Lesson 09 saves its
+  two-block model for lesson 10, which reads images as still clips of it
+  (:meth:`PseudoVideoClassifier.still_features`, :class:`~minivision.models.StillClipEncoder`).
 
 vit-pytorch's ``vivit.py`` takes (B, C, T, H, W); use ``clip.permute(0, 2, 1, 3, 4)`` to convert.
 """
@@ -17,6 +19,7 @@ from torch import nn
 
 from ..layers import PatchEmbeddings
 from ..layers.spatiotemporal import FactorisedEncoder, FactorisedSelfAttentionBlock, TemporalEncoder
+from .init import init_linear_and_norm
 from .vit import ViTConfig, VisionTransformer
 
 
@@ -27,18 +30,6 @@ def _check_clip(x: torch.Tensor, num_frames: int | None = None):
         raise ValueError(
             f"expected {num_frames} frames, got {x.shape[1]} (clip shape {tuple(x.shape)})."
         )
-
-
-def _init_linear_and_norm(module: nn.Module):
-    """timm's ViT init (as :meth:`VisionTransformer.init_weights`) for Linear and LayerNorm."""
-    for m in module.modules():
-        if isinstance(m, nn.Linear):
-            nn.init.trunc_normal_(m.weight, std=0.02)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.LayerNorm):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
 
 
 class FactorisedSelfAttentionViT(nn.Module):
@@ -90,7 +81,7 @@ class FactorisedSelfAttentionViT(nn.Module):
         self.head = nn.Linear(embed_dim, num_classes)
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
         nn.init.trunc_normal_(self.temporal_pos_embed, std=0.02)
-        _init_linear_and_norm(self)
+        init_linear_and_norm(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Args:
@@ -164,7 +155,7 @@ class FactorisedEncoderViT(nn.Module):
         self.head = nn.Linear(embed_dim, num_classes)
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
         nn.init.normal_(self.cls_token, std=1e-6)
-        _init_linear_and_norm(self)
+        init_linear_and_norm(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Args:
@@ -227,6 +218,10 @@ class PseudoVideoClassifier(nn.Module):
         num_frames: T. num_classes: outputs of the head.
         temporal_depth: temporal blocks (the exercise compares 1 and 2).
         num_heads: heads of the temporal blocks; defaults to the backbone's.
+
+    Like :class:`VisionTransformer` it splits ``forward`` into ``forward_features`` (the
+    temporal tokens) and ``forward_head``, so a block can be added between the two (lesson 10's
+    cross-attention, through :class:`~minivision.models.StillClipEncoder`).
     """
 
     def __init__(
@@ -258,8 +253,57 @@ class PseudoVideoClassifier(nn.Module):
             fused=config.fused_attn,
         )
         self.head = nn.Linear(config.embed_dim, num_classes)
-        _init_linear_and_norm(self.temporal)  # only the new parts: the backbone may be pretrained
-        _init_linear_and_norm(self.head)
+        init_linear_and_norm(self.temporal)  # only the new parts: the backbone may be pretrained
+        init_linear_and_norm(self.head)
+
+    @property
+    def config(self) -> ViTConfig:
+        """The frame encoder's config: the width, heads, MLP ratio and norm of every token this
+        model makes (its temporal blocks are built from it, and so is a block put on top)."""
+        return self.backbone.config
+
+    def frame_tokens(self, frames: torch.Tensor) -> torch.Tensor:
+        """(B', C, H, W) frames -> (B', D): each frame's pooled token ([CLS])."""
+        x = self.backbone.forward_features(frames)  # (B', N, D)
+        return self.backbone.pool(x)  # (B', D)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Args:
+            x: clips, (B, T, C, H, W).
+
+        Returns:
+            the temporal tokens after the final LayerNorm, (B, 1 + T, D); 0 is the clip's [CLS].
+        """
+        _check_clip(x, self.num_frames)
+        B, T, C, H, W = x.shape
+        frames = self.frame_tokens(x.reshape(B * T, C, H, W))  # (B*T, D)
+        return self.temporal(frames.reshape(B, T, -1))  # (B, 1 + T, D)
+
+    def still_features(self, images: torch.Tensor) -> torch.Tensor:
+        """Images as still clips, each image in all T frames (the course's test input): the
+        same tokens as ``forward_features`` of the repeated images, with one backbone pass per
+        image instead of T (without dropout; with it, T copies would get T different masks).
+
+        Args:
+            images: (B, C, H, W).
+
+        Returns:
+            (B, 1 + T, D), as :meth:`forward_features`.
+        """
+        if images.dim() != 4:
+            raise ValueError(f"expected images of shape (B, C, H, W), got {tuple(images.shape)}; "
+                             "clips (B, T, C, H, W) go to forward_features.")
+        frame = self.frame_tokens(images)  # (B, D)
+        frames = frame[:, None].expand(-1, self.num_frames, -1)  # (B, T, D): one frame, T times
+        return self.temporal(frames)  # (B, 1 + T, D)
+
+    def pool(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 1 + T, D) temporal tokens -> (B, D): the clip's [CLS]."""
+        return x[:, 0]
+
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 1 + T, D) temporal tokens -> (B, num_classes) logits."""
+        return self.head(self.pool(x))  # (B, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Args:
@@ -268,12 +312,8 @@ class PseudoVideoClassifier(nn.Module):
         Returns:
             logits, (B, num_classes).
         """
-        _check_clip(x, self.num_frames)
-        B, T, C, H, W = x.shape
-        frames = self.backbone.forward_features(x.reshape(B * T, C, H, W))  # (B*T, N, D)
-        frames = self.backbone.pool(frames)  # (B*T, D): each frame's [CLS]
-        x = self.temporal(frames.reshape(B, T, -1))  # (B, 1 + T, D)
-        return self.head(x[:, 0])  # (B, num_classes)
+        x = self.forward_features(x)  # (B, 1 + T, D)
+        return self.forward_head(x)
 
     # What the model tells training code (the contract: models/protocol.py).
     def no_weight_decay(self) -> set[str]:
