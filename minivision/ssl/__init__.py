@@ -1,6 +1,6 @@
 """Self-supervised pretext tasks: turn an unlabeled image into (input, target), plus a head."""
-from .jigsaw import (JigsawNet, JigsawPuzzle, cut_tiles, hamming_permutation_set,
-                     pairwise_hamming)
+from .jigsaw import (JigsawNet, JigsawPuzzle, cut_tiles, gap_range, hamming_permutation_set,
+                     pairwise_hamming, tile_offsets)
 from .masked_rotation import (MaskedRotationBatch, MaskedRotationTask, MaskedRotationViT,
                               mask_and_rotate, masked_rotation_loss, patchify, unpatchify)
 from .relative_position import (NEIGHBOURS, POSITIONS, RelativePatchLocation,
@@ -8,7 +8,8 @@ from .relative_position import (NEIGHBOURS, POSITIONS, RelativePatchLocation,
 
 __all__ = [
     "NEIGHBOURS", "POSITIONS", "JigsawNet", "JigsawPuzzle", "RelativePatchLocation",
-    "RelativePositionNet", "cut_tiles", "hamming_permutation_set", "pairwise_hamming",
+    "RelativePositionNet", "cut_tiles", "gap_range", "hamming_permutation_set",
+    "pairwise_hamming", "tile_offsets",
     "MaskedRotationBatch", "MaskedRotationTask", "MaskedRotationViT", "mask_and_rotate",
     "masked_rotation_loss", "patchify", "unpatchify",
 ]

@@ -10,7 +10,8 @@ Two details make the puzzle about content rather than shortcuts:
   number of positions where two permutations differ): similar permutations would make classes
   the network cannot tell apart. ``hamming_permutation_set`` picks them greedily.
 - **Gap and jitter**: each tile is a random ``tile x tile`` crop inside its ``cell x cell`` grid
-  cell, so neighbouring tiles never share an edge and their borders cannot simply be matched.
+  cell, so neighbouring tiles seldom share an edge and their borders cannot simply be matched.
+  With a jitter j small enough (``gap_range``: ``cell - tile - 2 j >= 1``) they never do.
 """
 import itertools
 
@@ -55,6 +56,48 @@ def pairwise_hamming(permutations: torch.Tensor) -> torch.Tensor:
     return (permutations[:, None, :] != permutations[None, :, :]).sum(dim=-1)
 
 
+def _check_geometry(cell: int, tile: int, jitter: int | None) -> None:
+    if not 1 <= tile <= cell:
+        raise ValueError(f"tile must be in 1..cell ({cell}), got {tile}.")
+    centre = (cell - tile) // 2
+    if jitter is not None and not 0 <= jitter <= centre:
+        raise ValueError(f"jitter must be in 0..(cell - tile) // 2 = {centre}, got {jitter}; "
+                         "use a larger cell or a smaller tile.")
+
+
+def gap_range(*, cell: int, tile: int, jitter: int | None = None) -> tuple[int, int]:
+    """The smallest and largest gap, in pixels, between two neighbouring tiles of ``cut_tiles``.
+
+    Two tiles side by side start ``cell`` pixels apart, plus the difference of their offsets, so
+    the gap is ``cell - tile + (offset2 - offset1)``: 0 to 2 (cell - tile) without a jitter
+    (the tiles touch when the first sits at the end of its cell and the second at the start),
+    ``cell - tile - 2 j`` to ``cell - tile + 2 j`` with a jitter j. The tiles never touch when the
+    smallest gap is at least 1.
+    """
+    _check_geometry(cell, tile, jitter)
+    if jitter is None:
+        return 0, 2 * (cell - tile)
+    return cell - tile - 2 * jitter, cell - tile + 2 * jitter
+
+
+def tile_offsets(*, grid: int = 3, cell: int = 24, tile: int = 20, jitter: int | None = None,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+    """Where ``cut_tiles`` cuts: the top-left corner (row, col) of each tile, in reading order.
+
+    Args: as :func:`cut_tiles`.
+
+    Returns:
+        (grid*grid, 2) long, in pixels of the resized (grid*cell)^2 image.
+    """
+    _check_geometry(cell, tile, jitter)
+    centre = (cell - tile) // 2
+    low, high = (0, cell - tile) if jitter is None else (centre - jitter, centre + jitter)
+    offsets = torch.randint(low, high + 1, (grid * grid, 2), generator=generator)  # (9, 2)
+    index = torch.arange(grid * grid)
+    cell_origin = torch.stack([index // grid, index % grid], dim=1) * cell  # (9, 2)
+    return cell_origin + offsets
+
+
 def cut_tiles(image: torch.Tensor, *, grid: int = 3, cell: int = 24, tile: int = 20,
               jitter: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
     """Resize an image to (grid*cell)^2 and cut a random tile x tile crop from each grid cell.
@@ -63,32 +106,24 @@ def cut_tiles(image: torch.Tensor, *, grid: int = 3, cell: int = 24, tile: int =
         image: (C, H, W) float.
         grid: tiles per side (3 for the 3x3 puzzle).
         cell: side of a grid cell after resizing; tile: side of a tile (<= cell). The difference
-            is the gap and the jitter.
+            is the gap and the jitter (:func:`gap_range`; cell == tile: the tiles touch).
         jitter: None (Noroozi & Favaro): offsets uniform in [0, cell - tile], anywhere in the cell.
             An int j (Doersch et al.): the tile is centred in its cell, then moved by up to j
             pixels each way, so the gap between neighbours stays near cell - tile;
             0 <= j <= (cell - tile) // 2.
+        generator: the offsets' random numbers (None: torch's global generator).
 
     Returns:
         (grid*grid, C, tile, tile), in reading order (row by row).
     """
     if image.ndim != 3:
         raise ValueError(f"expected one image (C, H, W), got shape {tuple(image.shape)}.")
-    if not 1 <= tile <= cell:
-        raise ValueError(f"tile must be in 1..cell ({cell}), got {tile}.")
-    centre = (cell - tile) // 2
-    if jitter is not None and not 0 <= jitter <= centre:
-        raise ValueError(f"jitter must be in 0..(cell - tile) // 2 = {centre}, got {jitter}; "
-                         "use a larger cell or a smaller tile.")
+    corners = tile_offsets(grid=grid, cell=cell, tile=tile, jitter=jitter,
+                           generator=generator)  # (9, 2)
     side = grid * cell
     resized = F.interpolate(image[None], size=(side, side), mode="bilinear", align_corners=False,
                             antialias=True)[0]  # (C, side, side)
-    low, high = (0, cell - tile) if jitter is None else (centre - jitter, centre + jitter)
-    offsets = torch.randint(low, high + 1, (grid * grid, 2), generator=generator)  # (9, 2)
-    tiles = []
-    for index, (dy, dx) in enumerate(offsets.tolist()):
-        top, left = (index // grid) * cell + dy, (index % grid) * cell + dx
-        tiles.append(resized[:, top:top + tile, left:left + tile])
+    tiles = [resized[:, top:top + tile, left:left + tile] for top, left in corners.tolist()]
     return torch.stack(tiles)  # (grid*grid, C, tile, tile)
 
 
@@ -98,21 +133,32 @@ class JigsawPuzzle:
     Tile k of the output is tile ``permutations[label][k]`` of the image. Each tile is normalised
     to zero mean and unit variance on its own (as in the paper) so that colour and brightness
     statistics do not give the position away.
+
+    Args:
+        permutations: (P, 9) from :func:`hamming_permutation_set`; row p is class p.
+        cell, tile, jitter: the geometry of :func:`cut_tiles`. The default jitter (None) puts
+            each tile anywhere in its cell, so neighbours touch now and then; a jitter j with
+            ``cell - tile - 2 j >= 1`` keeps every pair apart (:func:`gap_range`).
+        normalize_tiles: standardise each tile on its own.
+        seed: seeds the puzzle's own generator (None: torch's global one).
     """
 
     def __init__(self, permutations: torch.Tensor, *, cell: int = 24, tile: int = 20,
-                 normalize_tiles: bool = True, seed: int | None = None):
+                 jitter: int | None = None, normalize_tiles: bool = True,
+                 seed: int | None = None):
         self.permutations = permutations
         self.grid = int(round(permutations.shape[1] ** 0.5))
         if self.grid ** 2 != permutations.shape[1]:
             raise ValueError(f"permutations must have a square number of tiles, got "
                              f"{permutations.shape[1]}.")
-        self.cell, self.tile, self.normalize_tiles = cell, tile, normalize_tiles
+        self.cell, self.tile, self.jitter = cell, tile, jitter
+        self.normalize_tiles = normalize_tiles
+        _check_geometry(cell, tile, jitter)  # fail now, not at the first image
         self.generator = None if seed is None else torch.Generator().manual_seed(seed)
 
     def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, int]:
         tiles = cut_tiles(image, grid=self.grid, cell=self.cell, tile=self.tile,
-                          generator=self.generator)  # (9, C, t, t)
+                          jitter=self.jitter, generator=self.generator)  # (9, C, t, t)
         if self.normalize_tiles:
             mean = tiles.mean(dim=(1, 2, 3), keepdim=True)
             std = tiles.std(dim=(1, 2, 3), keepdim=True)
