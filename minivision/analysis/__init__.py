@@ -1,12 +1,14 @@
-"""Tools to look inside trained networks: kernels and feature maps (lesson 01), attention maps and
-rollout (lesson 06), Grad-CAM (lesson 07), token similarity and CKA (lesson 08), and the hooks
-they all read layers with (:mod:`minivision.analysis.hooks`: record what a layer receives or
-returns, in eval mode, with every hook removed afterwards).
+"""Tools to look inside trained networks: kernels and feature maps (lesson 01), attention maps,
+rollout, mean attention distance and effective tokens (lesson 06), Grad-CAM (lesson 07), token
+similarity and CKA (lesson 08), and the hooks they all read layers with
+(:mod:`minivision.analysis.hooks`: record what a layer receives or returns, in eval mode, with
+every hook removed afterwards).
 
 Every function that draws returns a matplotlib Figure; the others return tensors.
 """
 
 from .attention_maps import attention_maps, cls_attention_map, overlay, plot_attention_grid
+from .attention_statistics import effective_tokens, mean_attention_distance
 from .cka import MinibatchCKA, cka_matrix, gram_linear, linear_cka, plot_cka_matrix, unbiased_hsic
 from .feature_maps import feature_maps, plot_feature_maps
 from .gradcam import GradCAM
@@ -33,11 +35,13 @@ __all__ = [
     "cka_matrix",
     "cls_attention_map",
     "conv_layers",
+    "effective_tokens",
     "eval_mode",
     "feature_maps",
     "gram_linear",
     "kernel_magnitudes",
     "linear_cka",
+    "mean_attention_distance",
     "normalize_maps",
     "overlay",
     "plot_attention_grid",
