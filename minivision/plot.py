@@ -14,6 +14,7 @@ the convention.
 """
 
 import math
+import warnings
 from collections.abc import Sequence
 
 import matplotlib
@@ -33,6 +34,8 @@ MIN_SHOWN_SCALE = 0.7  # docs/assets/minivision.css never shows a figure below 7
 MIN_TEXT_PX = 9  # the smallest text a reader should have to read, on the screen
 MIN_FONT_SIZE = 10  # points: 13.9 px at FIGURE_DPI, 9.7 px at 70%
 MIN_CELL_SIZE = 0.6  # inches: the smallest image in a grid before it wraps into more rows
+DARK_MAX = 0.05  # a float colour image whose values all stay below this shows as black
+DARK_WARNING = "shows almost black"  # in the warning's text (a test looks for it in lessons)
 
 
 def use_site_style() -> None:
@@ -113,7 +116,13 @@ def unnormalize(images: torch.Tensor, mean: Sequence[float], std: Sequence[float
 
 def to_numpy_image(image) -> np.ndarray:
     """A tensor image (C, H, W) or (H, W), or an array (H, W, C), -> a numpy array imshow accepts:
-    (H, W, 3) for colour, (H, W) for one channel. Values are not rescaled."""
+    (H, W, 3) for colour, (H, W) for one channel. Values are not rescaled.
+
+    Warns (UserWarning) when a float colour image would show almost black: imshow reads float
+    RGB values on [0, 1] without rescaling, so values that all stay below DARK_MAX (but are not
+    all zero) are almost surely an image already in [0, 1] divided by 255 once more."""
+    was_integer = not (image.is_floating_point() if isinstance(image, torch.Tensor)
+                       else np.issubdtype(np.asarray(image).dtype, np.floating))
     if isinstance(image, torch.Tensor):
         image = image.detach().cpu().float()
         if image.dim() == 3:
@@ -122,7 +131,23 @@ def to_numpy_image(image) -> np.ndarray:
     image = np.asarray(image)
     if image.ndim == 3 and image.shape[-1] == 1:
         image = image[..., 0]  # (H, W)
+    if not was_integer and image.ndim == 3:  # one channel is rescaled by its colormap: no check
+        _warn_if_dark(image)
     return image
+
+
+def _warn_if_dark(image: np.ndarray) -> None:
+    """The check of :func:`to_numpy_image`, on a float (H, W, C) array."""
+    largest = float(np.nanmax(image)) if image.size else 0.0
+    if 0.0 < largest < DARK_MAX:
+        warnings.warn(
+            f"this float image {DARK_WARNING}: its largest value is {largest:.4f}, and imshow "
+            f"shows floats on a 0-1 scale. Was it divided by 255 twice? minivision's datasets "
+            f"already return floats in [0, 1] (divide only uint8 images, as a transform gets "
+            f"them); if it is meant to be dark, scale it for display.",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def overlay_heatmap(image, heatmap, *, alpha: float = 0.5, cmap: str = "jet") -> np.ndarray:
@@ -249,6 +274,7 @@ def plot_overlays(
 __all__ = [
     "CIFAR10_MEAN",
     "CIFAR10_STD",
+    "DARK_MAX",
     "FIGURE_DPI",
     "FIGURE_WIDTH",
     "IMAGENET_MEAN",

@@ -124,3 +124,45 @@ def test_image_grids_fit_the_figure_width(site_style, n, ncols, cell_size, rows)
     assert len(shown) == n and len({round(ax.get_position().y0, 3) for ax in shown}) == rows
     assert _natural_width_px(fig) <= SITE_FIGURE_COLUMN_PX
     plt.close(fig)
+
+
+def test_an_image_divided_by_255_twice_warns_and_names_the_cause():
+    """Lesson 02's black figures (issue 15): ``BuiltinShapes(...)[i][0]`` is already a float in
+    [0, 1]; dividing it by 255 again makes every value <= 1/255, which imshow shows as black."""
+    import warnings
+
+    from minivision.data import BuiltinShapes
+    from minivision.plot import DARK_WARNING
+
+    picture = BuiltinShapes(16, seed=0)[2][0]  # (3, 32, 32), float in [0, 1]
+    twice = picture.float() / 255  # the old lesson's line
+    with pytest.warns(UserWarning, match="divided by 255 twice") as caught:
+        plt.close(plot_image_grid([picture, twice], titles=["right", "black"]))
+    assert len(caught) == 1 and DARK_WARNING in str(caught[0].message)
+    with pytest.warns(UserWarning, match="255 twice"):  # the array a lesson hands imshow
+        to_numpy_image(twice)
+    with pytest.warns(UserWarning, match="255 twice"):
+        overlay_heatmap(twice, torch.rand(32, 32))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning for what is right, or merely dark
+        to_numpy_image(picture)
+        to_numpy_image(torch.zeros(3, 8, 8))  # all zero: an empty STN output, say
+        to_numpy_image((picture * 255).to(torch.uint8))  # uint8: imshow reads 0..255
+        to_numpy_image(twice[0])  # one channel: its colormap rescales it, it is not black
+        to_numpy_image(twice * 20)  # dark (max 0.078), but visible
+
+
+def test_no_lesson_stored_an_almost_black_image_warning():
+    """The stored outputs of a full run carry the warning where a lesson showed a black image."""
+    import json
+    from pathlib import Path
+
+    from minivision.plot import DARK_WARNING
+
+    lessons = sorted((Path(__file__).resolve().parents[1] / "lessons").glob("[0-9]*.ipynb"))
+    assert lessons
+    for path in lessons:
+        for cell in json.loads(path.read_text())["cells"]:
+            for output in cell.get("outputs", []):
+                text = "".join(output.get("text", ""))
+                assert DARK_WARNING not in text, f"{path.name}: {text.strip()[:300]}"

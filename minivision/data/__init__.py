@@ -3,6 +3,7 @@
 
 from .batch_augment import BatchAugment
 from .builtin import MOTION_CLASSES, SHAPE_CLASSES, BuiltinMotionClips, BuiltinShapes
+from .cluttered import ClutteredShapes, Placement
 from .datasets import (
     DATASETS,
     DatasetInfo,
@@ -26,12 +27,14 @@ __all__ = [
     "BatchAugment",
     "BuiltinMotionClips",
     "BuiltinShapes",
+    "ClutteredShapes",
     "DatasetInfo",
     "DatasetNotFoundError",
     "DeviceLoader",
     "InMemoryDataset",
     "LabeledSubset",
     "MixCollate",
+    "Placement",
     "SameClassBatchSampler",
     "class_subset",
     "cutmix_mixup_collate",
