@@ -131,8 +131,8 @@ class ClutteredShapes(_DrawnDataset):
         train: bool = True,
         seed: int = 0,
         canvas_size: int = 64,
-        clutter: int = 8,
-        fragment_size: int = 8,
+        clutter: int = 4,
+        fragment_size: int = 6,
         transform=None,
     ):
         if canvas_size < 56:  # the largest object is at most 2 * 26 pixels wide, plus its edge
