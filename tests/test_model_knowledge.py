@@ -206,11 +206,16 @@ MODELS = {
 }
 
 
+# Where a model now answers better than the old name rule did (the rule missed these).
+NEWLY_EXEMPT = {"model3": {"temporal_pos_embed"}}
+
+
 @pytest.mark.parametrize("name", list(MODELS))
 def test_weight_decay_groups_same_as_the_name_rule(name):
     model = MODELS[name]()
     decay, plain = param_groups_weight_decay(model, 0.05)
     expected_plain = {n for n, p in model.named_parameters() if old_no_decay(n, p)}
+    expected_plain |= NEWLY_EXEMPT.get(name, set())
     assert set(names_of(model, plain["params"])) == expected_plain
     assert set(names_of(model, decay["params"])) == \
         {n for n, _ in model.named_parameters()} - expected_plain

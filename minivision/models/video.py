@@ -103,9 +103,9 @@ class FactorisedSelfAttentionViT(nn.Module):
 
     # What the model tells training code (the contract: models/protocol.py).
     def no_weight_decay(self) -> set[str]:
-        """The spatial position embeddings. ``temporal_pos_embed`` keeps its weight decay, as in
-        the runs of lesson 09 (the name rule used before did not list it)."""
-        return {"pos_embed"}
+        """Both position embeddings, spatial and temporal: decay would pull them towards zero,
+        which erases position rather than regularising (ViT, ViViT and timm exempt them too)."""
+        return {"pos_embed", "temporal_pos_embed"}
 
     def get_classifier(self) -> nn.Module:
         return self.head
