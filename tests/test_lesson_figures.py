@@ -6,8 +6,8 @@ writes by hand, which override them. Only numbers written as literals are checke
 computed from the data is `plot_image_grid`'s business, which wraps wide grids into rows).
 
 PENDING lists the cells whose code still breaks the convention: their stored figures come from
-full runs made before it, and the code changes with the stored outputs, at the lesson's next
-full run (GPU runs for lessons 01 and 04, a re-run for 08, 09 and 10; see the lesson issues). A cell fixed early, or a
+a full run made before it (lesson 01's, on an H100), and the code changes with the stored
+outputs at the lesson's next full run, which needs a GPU (issue 15). A cell fixed early, or a
 new cell that breaks the rule, fails the test, so the list only shrinks.
 """
 import ast
@@ -23,14 +23,6 @@ LESSONS = sorted((Path(__file__).resolve().parents[1] / "lessons").glob("[0-9][0
 # (lesson, cell index) -> what breaks the rule there, written out so that a change shows.
 PENDING = {
     ("01", 18): "figsize 11 in, fontsize 8", ("01", 21): "figsize 11 in, fontsize 7",
-    ("04", 29): "figsize 12 in, fontsize 8", ("04", 34): "figsize 12 in, fontsize 7",
-    ("04", 39): "fontsize 8",
-    ("08", 9): "fontsize 9", ("08", 19): "figsize 9 in, fontsize 8", ("08", 21): "fontsize 9",
-    ("08", 29): "fontsize 7", ("08", 34): "figsize 12 in, fontsize 9",
-    # 09 and 10 were re-run in session 7 for the checkpoint chain, before these were fixed
-    ("09", 6): "figsize 15 in, fontsize 8", ("09", 29): "fontsize 8", ("09", 38): "fontsize 8",
-    ("09", 42): "figsize 14 in, fontsize 8", ("09", 43): "figsize 12 in, fontsize 8",
-    ("10", 37): "figsize 13 in, fontsize 8, fontsize 7",
 }
 
 
