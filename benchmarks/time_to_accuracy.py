@@ -5,8 +5,8 @@ the times include importing, decoding the JPEG copy of CIFAR-10 into memory and 
 what a student waits for. The test set is evaluated after every epoch (``fit``'s cadence); the
 JSON says what share of the wall time those evaluations took (``eval_share``).
 
-    python benchmarks/time_to_accuracy.py cct_cpu                 # 2 idle cores: ~25 min
-    python benchmarks/time_to_accuracy.py cct_cpu --budget-s 1800 # a shared CPU: fit 30 min
+    python benchmarks/time_to_accuracy.py cct_cpu                 # 2 idle cores: ~12.5 min
+    python benchmarks/time_to_accuracy.py cct_cpu --budget-s 1800 # as many epochs as fit 30 min
     python benchmarks/time_to_accuracy.py vit_tiny --device cuda  # the GPU recipes
     python benchmarks/time_to_accuracy.py cct_cpu --quick --dataset builtin   # seconds: a test
 
@@ -80,8 +80,9 @@ RECIPES = {
         hardware="cpu", model_overrides={"attn_dropout": 0.0, "drop_path_rate": 0.0},
         why="CCT-2/3x2 (Hassani et al. 2021): two conv stages make 64 tokens of width 128, so "
             "the 2 blocks are cheap and the convolutions give locality from the first step; "
-            "10 epochs take about 25 minutes on 2 idle cores (350 images/s measured), run with "
-            "--budget-s 1800 on a shared machine; channels-last convolutions (measured 1.35x "
+            "on 2 idle cores an epoch with its evaluation took about 75 s, so the default 10 "
+            "epochs take about 12.5 min, and --budget-s 1800 chose 22 epochs: 80% after "
+            "26.5 min (RESULTS section 15); channels-last convolutions (measured 1.35x "
             "images per CPU-second of the step); no dropout or stochastic depth (so short a "
             "run underfits, regularisation only slows it); label smoothing 0.1; the standard "
             "crop + flip, per sample on the device path; a short warmup, then cosine decay"),
